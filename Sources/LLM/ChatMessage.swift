@@ -1,0 +1,22 @@
+/// Who said a message in a provider-neutral conversation (issue 4 builds the adapters on this).
+public enum ChatRole: String, Sendable, Codable {
+    case system, user, assistant, tool
+}
+
+/// One part of a message's content.
+public enum ContentPart: Sendable, Equatable {
+    case text(String)
+    case toolCall(id: String, name: String, argumentsJSON: String)
+    case toolResult(callID: String, contentJSON: String, isError: Bool)
+}
+
+/// A message in provider-neutral form.
+public struct ChatMessage: Sendable, Equatable {
+    public var role: ChatRole
+    public var parts: [ContentPart]
+
+    public init(role: ChatRole, parts: [ContentPart]) {
+        self.role = role
+        self.parts = parts
+    }
+}

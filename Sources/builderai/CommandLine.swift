@@ -1,0 +1,99 @@
+import Net
+
+/// Settings for `builderai serve`, from flags over environment over built-in defaults.
+struct ServeOptions {
+    var host = "127.0.0.1"
+    var port = 8080
+    var loops = 0
+    var dataDir = "data"
+    var maxConnections = 100_000
+    var logLevel = Log.Level.info
+    var echoEndpoint = true
+    var busyPollMicroseconds = 0
+
+    static let help = """
+    Usage: builderai serve [options]
+
+    Starts the BuilderAI server: HTTP/1.1 and WebSocket on one port.
+
+    Options (each also read from the environment variable shown):
+      --host HOST             address to bind (BUILDERAI_HOST, default 127.0.0.1)
+      --port PORT             TCP port, 0 picks a free one (BUILDERAI_PORT, default 8080)
+      --loops N               event loop threads (BUILDERAI_LOOPS, default: number of cores)
+      --data-dir DIR          where the database and files live (BUILDERAI_DATA_DIR, default ./data)
+      --max-connections N     connections beyond this get 503 (BUILDERAI_MAX_CONNECTIONS, default 100000)
+      --log-level LEVEL       debug, info, warning or error (BUILDERAI_LOG_LEVEL, default info)
+      --busy-poll-us N        spin this long for more events before sleeping (BUILDERAI_BUSY_POLL_US, default 0)
+      --no-echo               disable the /ws/echo endpoint (BUILDERAI_ECHO=0)
+      -h, --help              show this help
+
+    Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 64 for a bad flag or value,
+    69 when the address cannot be bound (for example the port is in use), 70 for other failures.
+    """
+
+    /// Parses flags after `serve`, starting from the environment.
+    static func parse(_ arguments: [String], environment: [String: String]) throws(UsageError) -> ServeOptions {
+        var options = ServeOptions()
+        func value(_ name: String, _ raw: String) throws(UsageError) -> Int {
+            guard let n = Int(raw), n >= 0 else { throw UsageError("\(name) expects a non-negative integer, got '\(raw)'") }
+            return n
+        }
+        if let v = environment["BUILDERAI_HOST"] { options.host = v }
+        if let v = environment["BUILDERAI_PORT"] { options.port = try value("BUILDERAI_PORT", v) }
+        if let v = environment["BUILDERAI_LOOPS"] { options.loops = try value("BUILDERAI_LOOPS", v) }
+        if let v = environment["BUILDERAI_DATA_DIR"] { options.dataDir = v }
+        if let v = environment["BUILDERAI_MAX_CONNECTIONS"] { options.maxConnections = try value("BUILDERAI_MAX_CONNECTIONS", v) }
+        if let v = environment["BUILDERAI_LOG_LEVEL"] {
+            guard let level = Log.Level(name: v) else { throw UsageError("BUILDERAI_LOG_LEVEL must be debug, info, warning or error, got '\(v)'") }
+            options.logLevel = level
+        }
+        if environment["BUILDERAI_ECHO"] == "0" { options.echoEndpoint = false }
+        if let v = environment["BUILDERAI_BUSY_POLL_US"] { options.busyPollMicroseconds = try value("BUILDERAI_BUSY_POLL_US", v) }
+
+        var index = 0
+        func next(_ flag: String) throws(UsageError) -> String {
+            index += 1
+            guard index < arguments.count else { throw UsageError("\(flag) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            var flag = arguments[index]
+            var inline: String?
+            if flag.hasPrefix("--"), let eq = flag.firstIndex(of: "=") {
+                inline = String(flag[flag.index(after: eq)...])
+                flag = String(flag[..<eq])
+            }
+            func argument() throws(UsageError) -> String {
+                if let inline { return inline }
+                return try next(flag)
+            }
+            switch flag {
+            case "--host": options.host = try argument()
+            case "--port": options.port = try value("--port", try argument())
+            case "--loops": options.loops = try value("--loops", try argument())
+            case "--data-dir": options.dataDir = try argument()
+            case "--max-connections": options.maxConnections = try value("--max-connections", try argument())
+            case "--log-level":
+                let raw = try argument()
+                guard let level = Log.Level(name: raw) else { throw UsageError("--log-level must be debug, info, warning or error, got '\(raw)'") }
+                options.logLevel = level
+            case "--no-echo": options.echoEndpoint = false
+            case "--busy-poll-us": options.busyPollMicroseconds = try value("--busy-poll-us", try argument())
+            case "-h", "--help": throw UsageError.helpRequested
+            default: throw UsageError("unknown option '\(arguments[index])'")
+            }
+            index += 1
+        }
+        guard options.port <= 65535 else { throw UsageError("--port must be 0...65535, got \(options.port)") }
+        guard options.maxConnections > 0 else { throw UsageError("--max-connections must be at least 1") }
+        guard options.loops <= 256 else { throw UsageError("--loops must be at most 256") }
+        return options
+    }
+}
+
+/// A command line the binary cannot act on; the message says why.
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+    static let helpRequested = UsageError("")
+}

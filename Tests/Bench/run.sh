@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make bench: the WebSocket echo benchmark of issue 2. The server runs on core 0 with one loop and
+# the load generator on core 1, both pinned with taskset. Prints Markdown for docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=.build/release
+SECONDS_PER_RUN=${BENCH_SECONDS:-5}
+BUSY_POLL_US=${BENCH_BUSY_POLL_US:-0}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_server() {
+  PORT=$(free_port)
+  taskset -c 0 $BIN/builderai serve --port "$PORT" --loops 1 --log-level warning --busy-poll-us "$1" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.05; done
+  echo "server did not start" >&2; exit 1
+}
+stop_server() { kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+trap stop_server EXIT
+
+echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)"
+echo "Date: $(date -u +%Y-%m-%dT%H:%MZ); server busy-poll: ${BUSY_POLL_US} µs; ${SECONDS_PER_RUN} s per run after 1 s warm-up"
+echo
+echo "| mode | connections | in flight | size | msgs/s | p50 µs | p99 µs | p99.9 µs | memory | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+start_server "$BUSY_POLL_US"
+for size in 32 4096; do
+  for conns in 1 100 1000; do
+    taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections "$conns" --in-flight 1 --size "$size" --seconds "$SECONDS_PER_RUN"
+  done
+done
+taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections 100 --in-flight 8 --size 32 --seconds "$SECONDS_PER_RUN"
+stop_server
+# Idle memory on a fresh server, so earlier runs' buffers do not count.
+start_server "$BUSY_POLL_US"
+taskset -c 1 $BIN/builderai-bench idle --port "$PORT" --connections 10000 --server-pid "$SERVER_PID"
