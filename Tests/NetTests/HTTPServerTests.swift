@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Testing
 @testable import Net
@@ -32,8 +33,7 @@ import Testing
     @Test func completesAResponseFromAnotherThread() throws {
         try withTestServer(routes: { router in
             router.add(.get, "/later") { _, responder in
-                _ = try? startThread(name: "responder") {
-                    usleep(20_000)
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) {
                     responder.respond(.text("later"))
                 }
             }

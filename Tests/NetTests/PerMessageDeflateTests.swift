@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Net
 
 @Suite struct PerMessageDeflateTests: WebSocketTestSupport {
@@ -49,7 +50,7 @@ import Testing
 
     @Test func messagesWithoutContextTakeoverInflateOnTheirOwn() throws {
         let server = PerMessageDeflate(options: .init(serverNoContextTakeover: true), role: .server)
-        var rng = WebSocketTestRNG(state: 13)
+        var rng = SplitMix64(state: 13)
         // Sizes around the per-message window choices (9 to 15 bits).
         let sized = [1, 249, 250, 251, 300, 763, 1000, 33_000, 100_000].map { size in
             (0..<size).map { _ in UInt8.random(in: 0x61...0x68, using: &rng) }
@@ -119,7 +120,7 @@ import Testing
     }
 
     @Test func inflatesMessagesThatFillTheOutputBufferExactly() throws {
-        var rng = WebSocketTestRNG(state: 11)
+        var rng = SplitMix64(state: 11)
         // The output buffer starts at 256 bytes and doubles, so sizes around those boundaries matter.
         for size in Array(250...260) + Array(508...516) + Array(1020...1030) + Array(2044...2052) {
             let runs = [UInt8](repeating: 0x41, count: size)
@@ -144,7 +145,7 @@ import Testing
     }
 
     @Test func mutatedDeflateDataInflatesOrFailsCleanly() {
-        var rng = WebSocketTestRNG(state: 5)
+        var rng = SplitMix64(state: 5)
         let message = Array(String(repeating: "some compressible text with € in it ", count: 40).utf8)
         let compressed = compress(PerMessageDeflate(options: .init(), role: .client), message)
         for _ in 0..<2000 {
@@ -253,7 +254,7 @@ import Testing
         // An 8-bit window is fine for receiving: zlib only refuses to deflate with one.
         let narrow = PerMessageDeflate(options: .init(clientMaxWindowBits: 8), role: .server)
         #expect(try decompress(narrow, [0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00]) == Array("Hello".utf8))
-        var rng = WebSocketTestRNG(state: 3)
+        var rng = SplitMix64(state: 3)
         for _ in 0..<5 {
             let message = (0..<4000).map { _ in UInt8.random(in: 0x61...0x64, using: &rng) }
             #expect(try decompress(client, compress(server, message)) == message)

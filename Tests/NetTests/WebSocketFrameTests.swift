@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Net
 
 /// An event copied out of the callback, whose buffers die with it, so tests can compare events.
@@ -15,18 +16,6 @@ enum RecordedWebSocketEvent: Equatable {
         case .pong(let bytes): self = .pong(Array(bytes))
         case .close(let code, let reason): self = .close(code, reason)
         }
-    }
-}
-
-/// Deterministic RNG so random splits are reproducible.
-struct WebSocketTestRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -78,7 +67,7 @@ extension WebSocketTestSupport {
         }
     }
 
-    func randomBytes(_ count: Int, _ rng: inout WebSocketTestRNG) -> [UInt8] {
+    func randomBytes(_ count: Int, _ rng: inout SplitMix64) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 }
@@ -102,7 +91,7 @@ extension WebSocketTestSupport {
     }
 
     @Test func decodesPayloadsOfEveryLengthFormIntactInBothRoles() throws {
-        var rng = WebSocketTestRNG(state: 1)
+        var rng = SplitMix64(state: 1)
         for role in [WebSocketRole.server, .client] {
             for length in [0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 70001] {
                 let payload = randomBytes(length, &rng)
@@ -120,7 +109,7 @@ extension WebSocketTestSupport {
     }
 
     @Test func maskingInPiecesEqualsMaskingWhole() {
-        var rng = WebSocketTestRNG(state: 2)
+        var rng = SplitMix64(state: 2)
         let key: UInt32 = 0x37FA_213D
         for length in [0, 1, 3, 8, 13, 64, 1001] {
             let original = randomBytes(length, &rng)
@@ -305,7 +294,7 @@ extension WebSocketTestSupport {
 
     @Test(arguments: [WebSocketRole.server, .client])
     func givesTheSameEventsWholeByteByByteAndInRandomSplits(role: WebSocketRole) throws {
-        var rng = WebSocketTestRNG(state: 42)
+        var rng = SplitMix64(state: 42)
         var stream: [UInt8] = []
         var expected: [RecordedWebSocketEvent] = []
         for _ in 0..<300 {
@@ -355,7 +344,7 @@ extension WebSocketTestSupport {
     }
 
     @Test func failsOnlyWithAWebSocketErrorOnMutatedInput() {
-        var rng = WebSocketTestRNG(state: 99)
+        var rng = SplitMix64(state: 99)
         let deflate = PerMessageDeflate(options: .init(), role: .client)
         let compressed = Array("compressed text".utf8).withUnsafeBytes { deflate.compress($0) }
         let valid = frame(.text, Array("hello €".utf8), fin: false) + frame(.ping, [1, 2])

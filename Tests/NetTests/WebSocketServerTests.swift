@@ -142,6 +142,23 @@ import Testing
         }
     }
 
+    @Test func dropsTheConnectionWhenTheClientNeverAnswersOurClose() throws {
+        try withTestServer(configure: {
+            $0.webSocket.pingInterval = .milliseconds(50)
+            $0.webSocket.idleTimeout = .milliseconds(100)
+            $0.webSocket.closeTimeout = .milliseconds(200)
+        }) { server in
+            let client = try RawClient(port: server.port)
+            #expect(try client.upgrade().status == 101)
+            var frame = try client.readFrame()
+            while frame.opcode == 9 { frame = try client.readFrame() }
+            #expect(frame.closeCode == 1001)
+            let start = MonotonicClock.now()
+            #expect(try client.isClosedByServer())
+            #expect(MonotonicClock.now() - start >= 150_000_000)
+        }
+    }
+
     @Test func keepsAClientThatAnswersPingsAlive() throws {
         try withTestServer(configure: {
             $0.webSocket.pingInterval = .milliseconds(50)

@@ -141,7 +141,11 @@ final class Acceptor: IOHandler, LoopTeardown {
     func handleIO(events: UInt32) {
         // Bounded batch so a connection storm cannot starve established connections on this loop.
         for _ in 0..<256 {
-            guard !closed, let (client, peer) = Socket.accept(fd) else { return }
+            guard !closed else { return }
+            guard let (client, peer) = Socket.accept(fd) else {
+                if errno == EMFILE || errno == ENFILE { pauseAccepting() }
+                return
+            }
             guard context.connections.acquire() else {
                 refuse(client)
                 continue
@@ -155,6 +159,17 @@ final class Acceptor: IOHandler, LoopTeardown {
                 Glibc.close(client)
                 context.connections.release()
             }
+        }
+    }
+
+    /// Out of file descriptors: the listener stays readable, so a level-triggered loop would spin on
+    /// it. Stop watching it for a moment; pending clients wait in the backlog meanwhile.
+    private func pauseAccepting() {
+        Log.warning("out of file descriptors; accepting paused for 100 ms", ["loop": String(loop.index)])
+        loop.modify(fd, events: 0)
+        loop.schedule(after: .milliseconds(100)) { [weak self] in
+            guard let self, !self.closed else { return }
+            self.loop.modify(self.fd, events: EPOLLIN.rawValue)
         }
     }
 

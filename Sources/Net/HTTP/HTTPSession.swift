@@ -16,7 +16,7 @@ final class HTTPSession: ConnectionHandler, GracefulShutdown {
     private var shuttingDown = false
     private var headStartedAt: UInt64 = 0
     private var lastActivity: UInt64
-    private var timer: LoopTimer?
+    private var timer = ConnectionTimer()
 
     init(connection: Connection, context: ServerContext) {
         self.connection = connection
@@ -151,6 +151,10 @@ final class HTTPSession: ConnectionHandler, GracefulShutdown {
                            headOnly: requestHead?.method == .head)
         connection.write(out)
         context.metrics.countResponse(status: response.status.code)
+        if Log.enabled(.debug), let requestHead {
+            Log.debug("request", ["request": "\(connection.id)-\(sequence)", "method": requestHead.method.rawValue,
+                                  "path": requestHead.path, "status": String(response.status.code)])
+        }
         if !keepAlive {
             cancelTimer()
             connection.closeAfterFlush()
@@ -163,6 +167,10 @@ final class HTTPSession: ConnectionHandler, GracefulShutdown {
 
     /// Answers an unrecoverable request error and closes, since the stream position is lost.
     private func fail(_ status: HTTPStatus, _ detail: String) {
+        if Log.enabled(.debug) {
+            Log.debug("request rejected", ["conn": String(connection.id), "peer": connection.peer.description,
+                                           "status": String(status.code), "detail": detail])
+        }
         var out: [UInt8] = []
         HTTPResponse.problem(status, detail: detail)
             .serialize(into: &out, date: connection.loop.httpDate, connection: "close", headOnly: false)
@@ -176,24 +184,17 @@ final class HTTPSession: ConnectionHandler, GracefulShutdown {
     // MARK: Timeouts
 
     private func armTimer(at deadline: UInt64) {
-        if let timer {
-            if timer.isScheduled && timer.deadline <= deadline { return }
-            connection.loop.reschedule(timer, at: deadline)
-        } else {
-            timer = connection.loop.schedule(at: deadline) { [weak self] in self?.timerFired() }
-        }
+        timer.arm(at: deadline, on: connection.loop, keepEarlier: true) { [weak self] in self?.timerFired() }
     }
 
     private func cancelTimer() {
-        if let timer { connection.loop.cancel(timer) }
-        timer = nil
+        timer.cancel(on: connection.loop)
     }
 
     /// One timer serves every deadline: when it fires it works out which one applies now and either
     /// acts or sleeps until it. Activity never touches the heap; only state changes may.
     private func timerFired() {
         guard !connection.isClosed, connection.handler === self else { return }
-        timer = nil
         let now = connection.loop.now
         let deadline: UInt64
         if awaitingResponse {

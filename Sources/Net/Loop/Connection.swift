@@ -51,7 +51,10 @@ public final class Connection: IOHandler, LoopTeardown {
     /// Process-unique id, for logs.
     public let id: UInt64
     /// The loop that owns this connection; touch it only there.
-    public unowned let loop: EventLoop
+    // unowned(unsafe): read several times per message, and a checked unowned load is an atomic
+    // refcount operation each time. Safe because the loop holds every registered connection and tears
+    // them down before it ends (EventLoop.run), so no connection outlives its loop.
+    public unowned(unsafe) let loop: EventLoop
     /// The peer's address.
     public let peer: SocketAddress
     /// Current protocol; replaced on upgrade.

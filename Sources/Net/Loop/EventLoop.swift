@@ -1,6 +1,5 @@
 import CSystem
 import Glibc
-import Synchronization
 
 /// Something registered with an event loop that reacts to readiness of one file descriptor.
 public protocol IOHandler: AnyObject {
@@ -27,7 +26,7 @@ public final class EventLoop: @unchecked Sendable {
     public let index: Int
     let epollFD: Int32
     private let wakeFD: Int32
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    private let inbox = Locked<[@Sendable () -> Void]>([])
 
     private var handlers: [(any IOHandler)?] = []
     private var tokens: [UInt32] = []

@@ -42,7 +42,7 @@ public final class WebSocket: ConnectionHandler, GracefulShutdown {
     private var state = State.open
     private var lastReceived: UInt64
     private var lastPing: UInt64 = 0
-    private var timer: LoopTimer?
+    private var timer = ConnectionTimer()
     private var closeCode: UInt16 = 1006
 
     init(connection: Connection, configuration: WebSocketConfiguration, subprotocol: String?,
@@ -173,6 +173,10 @@ public final class WebSocket: ConnectionHandler, GracefulShutdown {
     /// Fails the connection (§7.1.7): a close frame with the error's code, then the TCP close, without
     /// waiting for the peer's answer.
     private func fail(code: UInt16, reason: String) {
+        if Log.enabled(.debug) {
+            Log.debug("websocket failed", ["conn": String(connection.id), "peer": connection.peer.description,
+                                           "code": String(code), "reason": reason])
+        }
         if state == .open {
             closeCode = code
             WebSocketFrame.closePayload(code: code, reason: reason).withUnsafeBytes {
@@ -193,6 +197,9 @@ public final class WebSocket: ConnectionHandler, GracefulShutdown {
     private func notifyClosed() {
         guard state != .closed else { return }
         state = .closed
+        if Log.enabled(.debug) {
+            Log.debug("websocket closed", ["conn": String(connection.id), "code": String(closeCode)])
+        }
         cancelTimer()
         let last = delegate
         delegate = nil
@@ -206,20 +213,14 @@ public final class WebSocket: ConnectionHandler, GracefulShutdown {
     }
 
     private func armTimer(at deadline: UInt64) {
-        if let timer {
-            connection.loop.reschedule(timer, at: deadline)
-        } else {
-            timer = connection.loop.schedule(at: deadline) { [weak self] in self?.timerFired() }
-        }
+        timer.arm(at: deadline, on: connection.loop) { [weak self] in self?.timerFired() }
     }
 
     private func cancelTimer() {
-        if let timer { connection.loop.cancel(timer) }
-        timer = nil
+        timer.cancel(on: connection.loop)
     }
 
     private func timerFired() {
-        timer = nil
         let now = connection.loop.now
         switch state {
         case .closing:
