@@ -184,7 +184,8 @@ final class HTTPSession: ConnectionHandler, GracefulShutdown {
     // MARK: Timeouts
 
     private func armTimer(at deadline: UInt64) {
-        timer.arm(at: deadline, on: connection.loop, keepEarlier: true) { [weak self] in self?.timerFired() }
+        // Strong on purpose, like WebSocket's timer: cancelled on close, and no side table.
+        timer.arm(at: deadline, on: connection.loop, keepEarlier: true) { self.timerFired() }
     }
 
     private func cancelTimer() {

@@ -122,9 +122,9 @@ public struct HTTPResponder: Sendable {
     public func respond(_ response: HTTPResponse) {
         let target = self.target
         if target.loop.inLoop {
-            target.session?.complete(response, sequence: target.sequence)
+            target.session.complete(response, sequence: target.sequence)
         } else {
-            target.loop.execute { target.session?.complete(response, sequence: target.sequence) }
+            target.loop.execute { target.session.complete(response, sequence: target.sequence) }
         }
     }
 }
@@ -132,7 +132,9 @@ public struct HTTPResponder: Sendable {
 /// The session a responder completes, reachable only on its loop.
 private struct ResponderTarget: @unchecked Sendable {
     // Invariant: `session` is dereferenced only on `loop`'s thread (respond() hops there first).
-    weak var session: HTTPSession?
+    // Strong: a responder that outlives its connection keeps a closed session alive, and `complete`
+    // ignores it; a weak reference would slow every retain of every session (side table).
+    let session: HTTPSession
     let loop: EventLoop
     let sequence: Int
 }

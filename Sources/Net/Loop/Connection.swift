@@ -84,7 +84,9 @@ public final class Connection: IOHandler, LoopTeardown {
         try loop.register(fd, events: Connection.readEvents, handler: self)
     }
 
-    private static let readEvents = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+    /// Edge-triggered: a level-triggered epoll re-polls every ready socket on every wait
+    /// (tcp_poll and friends were ~5% of the server's time at 100 echo connections).
+    private static let readEvents = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
 
     /// Bytes accepted by `write` but not yet taken by the kernel.
     public var queuedBytes: Int { output.count - outputOffset }
@@ -105,13 +107,16 @@ public final class Connection: IOHandler, LoopTeardown {
 
     private func readAvailable() {
         let scratch = loop.readBuffer
-        // A few reads per wake-up at most, so one busy peer cannot starve the others on this loop.
+        // Edge-triggered: read until a short read (the socket is drained) or EAGAIN. At most a few
+        // full reads per wake-up, so one busy peer cannot starve the others; if it may still have
+        // bytes, EPOLL_CTL_MOD below re-queues it behind them.
         for _ in 0..<4 {
             let n = Glibc.read(fd, scratch.baseAddress!, scratch.count)
             if n > 0 {
-                if lingering { continue }
-                deliver(UnsafeMutableRawBufferPointer(rebasing: scratch[0..<n]))
-                if isClosed || readingPaused { return }
+                if !lingering {
+                    deliver(UnsafeMutableRawBufferPointer(rebasing: scratch[0..<n]))
+                    if isClosed || readingPaused { return }
+                }
                 if n < scratch.count { return }
             } else if n == 0 {
                 if lingering || handler == nil {
@@ -129,6 +134,7 @@ public final class Connection: IOHandler, LoopTeardown {
                 return
             }
         }
+        if !isClosed && !readingPaused { updateInterest() }
     }
 
     private func deliver(_ fresh: UnsafeMutableRawBufferPointer) {
@@ -175,7 +181,9 @@ public final class Connection: IOHandler, LoopTeardown {
         updateInterest()
     }
 
-    /// Resumes reading and first re-presents whatever was already buffered.
+    /// Resumes reading and first re-presents whatever was already buffered. Re-enabling EPOLLIN with
+    /// EPOLL_CTL_MOD makes epoll look at the socket again, so bytes that arrived meanwhile are not
+    /// lost to edge triggering.
     public func resumeReading() {
         guard readingPaused, !isClosed else { return }
         readingPaused = false

@@ -53,7 +53,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Cached `Date` header value, recomputed once per second.
     public private(set) var httpDate: String = ""
-    private var httpDateSecond = -1
+    private var nextDateRefresh: UInt64 = 0
 
     /// Creates a loop. It does nothing until `run()` is called on some thread.
     public init(index: Int) throws(SystemError) {
@@ -261,17 +261,15 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func refreshDateIfNeeded() {
-        // A cheap check of the wall clock second; formatting happens once per second at most.
-        var t = time_t()
-        time(&t)
-        if Int(t) != httpDateSecond { refreshDate() }
+        // Checked against the monotonic reading we already have: on some VMs every clock read is a
+        // system call, so the wall clock is read only when the next second is due.
+        if now >= nextDateRefresh { refreshDate() }
     }
 
     private func refreshDate() {
-        var t = time_t()
-        time(&t)
-        httpDateSecond = Int(t)
-        httpDate = HTTPDate.format(secondsSinceEpoch: Int(t))
+        let (seconds, nanoseconds) = MonotonicClock.wallClock()
+        httpDate = HTTPDate.format(secondsSinceEpoch: seconds)
+        nextDateRefresh = now &+ UInt64(1_000_000_000 - nanoseconds)
     }
 }
 

@@ -213,7 +213,10 @@ public final class WebSocket: ConnectionHandler, GracefulShutdown {
     }
 
     private func armTimer(at deadline: UInt64) {
-        timer.arm(at: deadline, on: connection.loop) { [weak self] in self?.timerFired() }
+        // A strong capture: the cycle lasts until the timer fires or is cancelled, and every way of
+        // closing cancels it. A weak one would give this object a side table, making every retain
+        // and release on the message path take the slow path.
+        timer.arm(at: deadline, on: connection.loop) { self.timerFired() }
     }
 
     private func cancelTimer() {
