@@ -41,7 +41,7 @@ import TestSupport
     @Test func shutsDownOnSIGTERMClosingWebSocketsWith1001() throws {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: binary)
-        server.arguments = ["serve", "--port", "0", "--loops", "1"]
+        server.arguments = ["serve", "--port", "0", "--loops", "1", "--log-level", "debug"]
         let logs = Pipe()
         server.standardError = logs
         try server.run()
@@ -80,5 +80,10 @@ import TestSupport
         #expect(server.terminationStatus == 0)
         let rest = String(decoding: logs.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(rest.contains("\"msg\":\"shutting down\",\"signal\":\"SIGTERM\""))
+        // At debug level every request and connection event names its id.
+        let requestLine = rest.split(separator: "\n").first { $0.contains("\"msg\":\"request\"") } ?? ""
+        #expect(requestLine.contains("\"path\":\"/healthz\"") && requestLine.contains("\"status\":\"200\""))
+        #expect(requestLine.contains("\"request\":\""))
+        #expect(rest.contains("\"msg\":\"websocket closed\",\"conn\":\""))
     }
 }

@@ -45,6 +45,27 @@ import Testing
         }
     }
 
+    @Test func finishesAnInFlightResponseDuringShutdownAndThenCloses() throws {
+        let server = try TestServer(routes: { router in
+            router.add(.get, "/slow") { _, responder in
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) {
+                    responder.respond(.text("finished"))
+                }
+            }
+        })
+        let client = try RawClient(port: server.port)
+        try client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(50_000)
+        let stopper = try startThread(name: "stopper") { server.stop() }
+        let response = try client.readResponse()
+        #expect(response.text == "finished")
+        #expect(response.header("Connection") == "close")
+        #expect(try client.isClosedByServer())
+        pthread_join(stopper, nil)
+        // Nothing listens any more.
+        #expect(throws: ClientError.self) { try RawClient(port: server.port) }
+    }
+
     @Test func readsAChunkedBody() throws {
         try withTestServer { server in
             let client = try RawClient(port: server.port)
