@@ -20,18 +20,19 @@ let package = Package(
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
 
         .target(name: "Net", dependencies: ["CSystem", "CCrypto", "CZlib"], swiftSettings: strict),
-        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "CCrypto"], swiftSettings: strict),
         .target(name: "LLM", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "MCP", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "Chat", dependencies: ["Net", "Store", "LLM", "MCP"], swiftSettings: strict),
         .target(name: "API", dependencies: ["Net", "Store"], swiftSettings: strict),
         .executableTarget(name: "builderai", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP", "Chat", "API"],
                           swiftSettings: strict),
-        .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net"], swiftSettings: strict),
+        .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net", "Store"], swiftSettings: strict),
 
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "BuilderAITests", dependencies: ["Net", "API", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Net", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "BuilderAITests", dependencies: ["Net", "API", "Store", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -33,10 +33,38 @@ func printError(_ message: String) {
     _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
+/// `store-write`, `store-read` and `crash-writer` take `--data-dir`, `--producers`, `--seconds`,
+/// `--messages`; they never return.
+func runStoreModeIfAsked() {
+    let args = Array(CommandLine.arguments.dropFirst())
+    guard let mode = args.first, ["crash-writer", "store-write", "store-read"].contains(mode) else { return }
+    var dataDir = ""
+    var producers = 1
+    var seconds = 5.0
+    var messages = 1_000_000
+    var i = 1
+    while i + 1 < args.count {
+        switch args[i] {
+        case "--data-dir": dataDir = args[i + 1]
+        case "--producers": producers = Int(args[i + 1]) ?? 0
+        case "--seconds": seconds = Double(args[i + 1]) ?? 0
+        case "--messages": messages = Int(args[i + 1]) ?? 0
+        default: die("unknown option \(args[i])")
+        }
+        i += 2
+    }
+    guard !dataDir.isEmpty, producers > 0 else { die("\(mode) needs --data-dir and a positive --producers") }
+    switch mode {
+    case "crash-writer": StoreBench.crashWriter(dataDir: dataDir, producers: producers)
+    case "store-write": StoreBench.writeBenchmark(dataDir: dataDir, producers: producers, seconds: seconds)
+    default: StoreBench.readBenchmark(dataDir: dataDir, total: messages, reads: 20_000)
+    }
+}
+
 func parseOptions() -> BenchOptions {
     var options = BenchOptions()
     var args = Array(CommandLine.arguments.dropFirst())
-    guard !args.isEmpty else { die("usage: builderai-bench echo|idle --port P [options]") }
+    guard !args.isEmpty else { die("usage: builderai-bench echo|idle|store-write|store-read|crash-writer [options]") }
     options.mode = args.removeFirst()
     guard options.mode == "echo" || options.mode == "idle" else { die("mode must be echo or idle") }
     var i = 0
@@ -188,5 +216,6 @@ final class BenchDriver {
 }
 
 signal(SIGPIPE, SIG_IGN)
+runStoreModeIfAsked()
 Socket.raiseOpenFileLimit()
 exit(BenchDriver(options: parseOptions()).start())

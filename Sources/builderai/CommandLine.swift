@@ -1,4 +1,5 @@
 import Net
+import Store
 
 /// Settings for `builderai serve`, from flags over environment over built-in defaults.
 struct ServeOptions {
@@ -10,6 +11,7 @@ struct ServeOptions {
     var logLevel = Log.Level.info
     var echoEndpoint = true
     var busyPollMicroseconds = 0
+    var durability = Durability.normal
 
     static let help = """
     Usage: builderai serve [options]
@@ -23,6 +25,7 @@ struct ServeOptions {
       --data-dir DIR          where the database and files live (BUILDERAI_DATA_DIR, default ./data)
       --max-connections N     connections beyond this get 503 (BUILDERAI_MAX_CONNECTIONS, default 100000)
       --log-level LEVEL       debug, info, warning or error (BUILDERAI_LOG_LEVEL, default info)
+      --durability MODE       normal (survives a crash) or full (also power loss) (BUILDERAI_DURABILITY)
       --busy-poll-us N        spin this long for more events before sleeping (BUILDERAI_BUSY_POLL_US, default 0)
       --no-echo               disable the /ws/echo endpoint (BUILDERAI_ECHO=0)
       -h, --help              show this help
@@ -48,6 +51,10 @@ struct ServeOptions {
             options.logLevel = level
         }
         if environment["BUILDERAI_ECHO"] == "0" { options.echoEndpoint = false }
+        if let v = environment["BUILDERAI_DURABILITY"] {
+            guard let mode = Durability(rawValue: v) else { throw UsageError("BUILDERAI_DURABILITY must be normal or full, got '\(v)'") }
+            options.durability = mode
+        }
         if let v = environment["BUILDERAI_BUSY_POLL_US"] { options.busyPollMicroseconds = try value("BUILDERAI_BUSY_POLL_US", v) }
 
         var index = 0
@@ -78,6 +85,10 @@ struct ServeOptions {
                 guard let level = Log.Level(name: raw) else { throw UsageError("--log-level must be debug, info, warning or error, got '\(raw)'") }
                 options.logLevel = level
             case "--no-echo": options.echoEndpoint = false
+            case "--durability":
+                let raw = try argument()
+                guard let mode = Durability(rawValue: raw) else { throw UsageError("--durability must be normal or full, got '\(raw)'") }
+                options.durability = mode
             case "--busy-poll-us": options.busyPollMicroseconds = try value("--busy-poll-us", try argument())
             case "-h", "--help": throw UsageError.helpRequested
             default: throw UsageError("unknown option '\(arguments[index])'")
@@ -96,4 +107,34 @@ struct UsageError: Error {
     let message: String
     init(_ message: String) { self.message = message }
     static let helpRequested = UsageError("")
+}
+
+/// Options of the database commands: where the data directory is.
+struct DatabaseOptions {
+    var dataDir = "data"
+    var positional: [String] = []
+
+    static func parse(_ arguments: [String], environment: [String: String]) throws(UsageError) -> DatabaseOptions {
+        var options = DatabaseOptions()
+        if let v = environment["BUILDERAI_DATA_DIR"] { options.dataDir = v }
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--data-dir" {
+                index += 1
+                guard index < arguments.count else { throw UsageError("--data-dir needs a value") }
+                options.dataDir = arguments[index]
+            } else if argument.hasPrefix("--data-dir=") {
+                options.dataDir = String(argument.dropFirst("--data-dir=".count))
+            } else if argument == "-h" || argument == "--help" {
+                throw UsageError.helpRequested
+            } else if argument.hasPrefix("-") {
+                throw UsageError("unknown option '\(argument)'")
+            } else {
+                options.positional.append(argument)
+            }
+            index += 1
+        }
+        return options
+    }
 }

@@ -2,14 +2,20 @@ import API
 import CSystem
 import Glibc
 import Net
+import Store
 
 /// builderai: reads configuration, wires the modules together, and runs a command.
 let usage = """
 Usage: builderai <command> [options]
 
 Commands:
-  serve       start the server (see 'builderai serve --help')
-  version     print the version
+  serve               start the server (see 'builderai serve --help')
+  migrate             apply pending database migrations and exit
+  db backup PATH      copy the live database to PATH (safe while the server runs)
+  db check            run SQLite's integrity and foreign key checks
+  version             print the version
+
+The database commands take --data-dir DIR (BUILDERAI_DATA_DIR, default ./data).
 
 Run 'builderai serve' with no options for the embedded defaults: 127.0.0.1:8080.
 """
@@ -59,13 +65,21 @@ func serve(_ arguments: [String]) -> Never {
         fail("\(error.message)\nRun 'builderai serve --help' for the options.", code: 64)
     }
     Log.level = options.logLevel
+    // Before any thread starts, so that every thread inherits the blocked mask.
     let signals = shutdownSignals()
     Socket.raiseOpenFileLimit()
+    let loopCount = options.loops > 0 ? options.loops : HTTPServerConfiguration().loopCount
+    let store: Store
+    do {
+        store = try Store(directory: options.dataDir, durability: options.durability, loopCount: loopCount)
+    } catch {
+        fail("cannot open the database in \(options.dataDir): \(error)", code: 70)
+    }
 
     var configuration = HTTPServerConfiguration()
     configuration.host = options.host
     configuration.port = options.port
-    if options.loops > 0 { configuration.loopCount = options.loops }
+    configuration.loopCount = loopCount
     configuration.maxConnections = options.maxConnections
     configuration.busyPoll = .microseconds(options.busyPollMicroseconds)
 
@@ -86,20 +100,84 @@ func serve(_ arguments: [String]) -> Never {
         fail("cannot start: \(error)", code: 70)
     }
     Log.info("listening", ["address": "\(options.host):\(server.port)", "loops": String(server.loops.count),
-                           "version": version])
+                           "version": version, "database": store.path])
 
     var info = signalfd_siginfo()
     while read(signals, &info, MemoryLayout<signalfd_siginfo>.size) < 0 && errno == EINTR {}
     Log.info("shutting down", ["signal": info.ssi_signo == UInt32(SIGINT) ? "SIGINT" : "SIGTERM"])
     server.shutdown()
+    store.close()
     Log.info("stopped")
     exit(0)
+}
+
+func databaseOptions(_ arguments: [String]) -> DatabaseOptions {
+    do {
+        return try DatabaseOptions.parse(arguments, environment: environment())
+    } catch let error {
+        if error.message.isEmpty {
+            print(usage)
+            exit(0)
+        }
+        fail(error.message, code: 64)
+    }
+}
+
+func migrate(_ arguments: [String]) -> Never {
+    let options = databaseOptions(arguments)
+    guard options.positional.isEmpty else { fail("migrate takes no arguments", code: 64) }
+    do {
+        try Store.createDirectory(options.dataDir)
+        let db = try SQLiteConnection(path: Maintenance.databasePath(inDirectory: options.dataDir))
+        let (from, to) = try Migrator.migrate(db)
+        print(from == to ? "database is at schema version \(to); nothing to do" : "migrated from schema version \(from) to \(to)")
+        exit(0)
+    } catch {
+        fail("migration failed: \(error)", code: 70)
+    }
+}
+
+func database(_ arguments: [String]) -> Never {
+    var arguments = arguments
+    let sub = arguments.isEmpty ? "" : arguments.removeFirst()
+    let options = databaseOptions(arguments)
+    let path = Maintenance.databasePath(inDirectory: options.dataDir)
+    switch sub {
+    case "backup":
+        guard options.positional.count == 1 else { fail("usage: builderai db backup PATH", code: 64) }
+        guard access(path, F_OK) == 0 else { fail("no database at \(path)", code: 66) }
+        do {
+            try Maintenance.backup(databaseAt: path, to: options.positional[0])
+            print("backed up \(path) to \(options.positional[0])")
+            exit(0)
+        } catch {
+            fail("backup failed: \(error)", code: 70)
+        }
+    case "check":
+        guard options.positional.isEmpty else { fail("usage: builderai db check", code: 64) }
+        guard access(path, F_OK) == 0 else { fail("no database at \(path)", code: 66) }
+        do {
+            let problems = try Maintenance.check(databaseAt: path)
+            if problems.isEmpty {
+                print("ok")
+                exit(0)
+            }
+            for problem in problems { print(problem) }
+            exit(1)
+        } catch {
+            fail("check failed: \(error)", code: 70)
+        }
+    default:
+        fail("unknown database command '\(sub)'; use 'db backup PATH' or 'db check'", code: 64)
+    }
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
 let command = arguments.isEmpty ? "serve" : arguments.removeFirst()
 switch command {
 case "serve": serve(arguments)
+case "migrate": migrate(arguments)
+case "db": database(arguments)
 case "version", "--version": print("builderai \(version)")
 case "-h", "--help", "help": print(usage)
 default: fail("unknown command '\(command)'\n\(usage)", code: 64)

@@ -6,6 +6,8 @@ import TestSupport
 /// The `builderai` binary as an operator runs it: flags, exit codes, logs, signals.
 @Suite struct ServeCommandTests {
     let binary = Peers.executable("builderai")
+    /// A fresh data directory per test, so the database never lands in the source tree.
+    let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("builderai-cli-\(UUID())").path
 
     @Test func printsHelpAndExitsZero() throws {
         let result = try Peers.run(binary, ["serve", "--help"])
@@ -33,7 +35,7 @@ import TestSupport
         let listener = try Socket.listen(on: address)
         defer { close(listener) }
         let port = Socket.localAddress(listener)!.port
-        let result = try Peers.run(binary, ["serve", "--port", String(port)], timeout: 20)
+        let result = try Peers.run(binary, ["serve", "--port", String(port), "--data-dir", dataDir], timeout: 20)
         #expect(result.status == 69)
         #expect(result.stderr.contains("port \(port) on 127.0.0.1 is already in use"))
     }
@@ -41,7 +43,7 @@ import TestSupport
     @Test func shutsDownOnSIGTERMClosingWebSocketsWith1001() throws {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: binary)
-        server.arguments = ["serve", "--port", "0", "--loops", "1", "--log-level", "debug"]
+        server.arguments = ["serve", "--port", "0", "--loops", "1", "--log-level", "debug", "--data-dir", dataDir]
         let logs = Pipe()
         server.standardError = logs
         try server.run()

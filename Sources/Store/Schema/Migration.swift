@@ -1,0 +1,51 @@
+/// One numbered step of the schema. Applied once, in one transaction, and recorded in
+/// `PRAGMA user_version`; never edited after it shipped (add a new one instead).
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+}
+
+/// Applies migrations in order and refuses databases from the future.
+public enum Migrator {
+    /// Every migration this binary knows, in order; their versions are 1, 2, 3, …
+    public static let all: [Migration] = [
+        CoreSchema.migration,
+        OperationsSchema.migration,
+        MarketplaceSchema.migration,
+    ]
+
+    /// The schema version this binary writes.
+    public static var latestVersion: Int { all.last?.version ?? 0 }
+
+    /// Brings the database up to `target` (default: the latest). Returns the versions before and after.
+    @discardableResult
+    public static func migrate(_ db: SQLiteConnection, to target: Int? = nil,
+                               migrations: [Migration] = all) throws -> (from: Int, to: Int) {
+        let latest = migrations.last?.version ?? 0
+        let goal = target ?? latest
+        let current = try db.userVersion
+        if current > latest {
+            throw StoreError(kind: .schemaTooNew, message: "the database at \(db.path) has schema version \(current), "
+                + "but this builderai knows versions up to \(latest); run a newer builderai or restore a backup")
+        }
+        for migration in migrations where migration.version > current && migration.version <= goal {
+            do {
+                try db.transaction {
+                    try db.execute(migration.sql)
+                    try db.execute("PRAGMA user_version = \(migration.version)")
+                }
+            } catch let error as StoreError {
+                throw StoreError(kind: error.kind, code: error.code,
+                                 message: "migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+            }
+        }
+        return (current, max(current, min(goal, latest)))
+    }
+}
