@@ -5,3 +5,11 @@ static inline sqlite3_destructor_type csqlite_transient(void) { return SQLITE_TR
 static const int csqlite_constraint_unique = SQLITE_CONSTRAINT_UNIQUE;
 static const int csqlite_constraint_primarykey = SQLITE_CONSTRAINT_PRIMARYKEY;
 static const int csqlite_constraint_foreignkey = SQLITE_CONSTRAINT_FOREIGNKEY;
+// sqlite3_config is variadic. Each connection is used by one thread at a time, so SQLite's own
+// per-connection mutexes are redundant (MULTITHREAD), and memory statistics put a global mutex
+// around every allocation (MEMSTATUS). Must run before the library is initialised.
+static inline int csqlite_configure_for_server(void) {
+    int rc = sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    if (rc != SQLITE_OK) return rc;
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}

@@ -11,3 +11,4 @@
 // GNU extensions that Swift's Glibc module hides (it is built without _GNU_SOURCE); glibc exports them.
 extern int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 extern int pthread_setname_np(pthread_t thread, const char *name);
+#include <malloc.h>

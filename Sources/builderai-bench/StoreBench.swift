@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Net
 import Store
@@ -75,8 +76,8 @@ enum StoreBench {
     }
 
     /// Insert throughput and enqueue-to-acknowledgement latency with `producers` threads, each keeping
-    /// up to 64 writes in flight.
-    static func writeBenchmark(dataDir: String, producers: Int, seconds: Double) -> Never {
+    /// `inFlight` writes outstanding (1: submit, wait for the acknowledgement, repeat).
+    static func writeBenchmark(dataDir: String, producers: Int, inFlight: Int, seconds: Double) -> Never {
         do {
             let store = try Store(directory: dataDir, durability: .normal)
             let conversations = try seed(store, producers: producers)
@@ -87,35 +88,34 @@ enum StoreBench {
             var threads: [pthread_t] = []
             for (index, conversation) in conversations.enumerated() {
                 threads.append(startThreadOrDie("producer-\(index)") {
-                    let inFlight = Atomic<Int>(0)
-                    var local: [UInt32] = []
-                    local.reserveCapacity(1 << 20)
+                    // A completion frees a slot. Blocking on the semaphore (not polling) leaves the
+                    // cores to the writer.
+                    let slots = DispatchSemaphore(value: inFlight)
                     let mine = Locked<[UInt32]>([])
                     while !stop.load(ordering: .relaxed) {
-                        if inFlight.load(ordering: .relaxed) >= 64 {
-                            usleep(50)
-                            continue
-                        }
+                        slots.wait()
                         let start = MonotonicClock.now()
                         let id = StoreID.make()
-                        inFlight.add(1, ordering: .relaxed)
                         do {
                             try store.writer.submit({ db in
                                 try insertMessage(db, id: id, conversation: conversation, text: "benchmark message \(id)")
                             }, deadline: start + 5_000_000_000) { _ in
-                                inFlight.subtract(1, ordering: .relaxed)
                                 if measuring.load(ordering: .relaxed) {
                                     completed.add(1, ordering: .relaxed)
                                     let micros = UInt32(min((MonotonicClock.now() - start) / 100, UInt64(UInt32.max)))
                                     mine.withLock { $0.append(micros) }
                                 }
+                                slots.signal()
                             }
                         } catch {
-                            inFlight.subtract(1, ordering: .relaxed)
+                            slots.signal()
                         }
                     }
-                    while inFlight.load(ordering: .relaxed) > 0 { usleep(100) }
-                    local = mine.withLock { $0 }
+                    // Wait for the last writes, then give the slots back: libdispatch traps when a
+                    // semaphore is freed below its initial value.
+                    for _ in 0..<inFlight { slots.wait() }
+                    for _ in 0..<inFlight { slots.signal() }
+                    let local = mine.withLock { $0 }
                     latencies.withLock { $0.append(contentsOf: local) }
                 })
             }
@@ -131,7 +131,7 @@ enum StoreBench {
             for thread in threads { pthread_join(thread, nil) }
             let sorted = latencies.withLock { $0 }.sorted()
             let rate = Double(completed.load(ordering: .relaxed)) / seconds
-            print("| \(producers) | \(Int(rate)) | \(format2(percentile(sorted, 0.50))) | \(format2(percentile(sorted, 0.99))) | "
+            print("| \(producers) | \(inFlight) | \(Int(rate)) | \(format2(percentile(sorted, 0.50))) | \(format2(percentile(sorted, 0.99))) | "
                 + "\(format2(Double(writes) / Double(max(commits, 1)))) |")
             store.close()
             exit(0)

@@ -42,6 +42,7 @@ func runStoreModeIfAsked() {
     var producers = 1
     var seconds = 5.0
     var messages = 1_000_000
+    var inFlight = 1
     var i = 1
     while i + 1 < args.count {
         switch args[i] {
@@ -49,6 +50,7 @@ func runStoreModeIfAsked() {
         case "--producers": producers = Int(args[i + 1]) ?? 0
         case "--seconds": seconds = Double(args[i + 1]) ?? 0
         case "--messages": messages = Int(args[i + 1]) ?? 0
+        case "--in-flight": inFlight = Int(args[i + 1]) ?? 0
         default: die("unknown option \(args[i])")
         }
         i += 2
@@ -56,7 +58,7 @@ func runStoreModeIfAsked() {
     guard !dataDir.isEmpty, producers > 0 else { die("\(mode) needs --data-dir and a positive --producers") }
     switch mode {
     case "crash-writer": StoreBench.crashWriter(dataDir: dataDir, producers: producers)
-    case "store-write": StoreBench.writeBenchmark(dataDir: dataDir, producers: producers, seconds: seconds)
+    case "store-write": StoreBench.writeBenchmark(dataDir: dataDir, producers: producers, inFlight: max(1, inFlight), seconds: seconds)
     default: StoreBench.readBenchmark(dataDir: dataDir, total: messages, reads: 20_000)
     }
 }
@@ -216,6 +218,7 @@ final class BenchDriver {
 }
 
 signal(SIGPIPE, SIG_IGN)
+MemoryTuning.apply()
 runStoreModeIfAsked()
 Socket.raiseOpenFileLimit()
 exit(BenchDriver(options: parseOptions()).start())

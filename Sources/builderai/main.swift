@@ -172,6 +172,7 @@ func database(_ arguments: [String]) -> Never {
     }
 }
 
+MemoryTuning.apply()
 var arguments = Array(CommandLine.arguments.dropFirst())
 let command = arguments.isEmpty ? "serve" : arguments.removeFirst()
 switch command {
