@@ -28,17 +28,10 @@ enum StoreBench {
         }
     }
 
-    /// One message insert as the chat engine will do it: allocate the sequence number, insert the row.
-    static func insertMessage(_ db: SQLiteConnection, id: String, conversation: String, text: String) throws {
-        let now = StoreClock.nowMilliseconds()
-        guard let seq = try db.queryOne("UPDATE conversations SET last_seq = last_seq + 1, updated_at = ? WHERE id = ? RETURNING last_seq",
-                                        [now, conversation], { $0.int64(0) }) else {
-            throw StoreError(kind: .sqlite, message: "no conversation \(conversation)")
-        }
-        try db.run("""
-            INSERT INTO messages (id, conversation_id, seq, role, content, status, created_at, updated_at)
-            VALUES (?, ?, ?, 'user', ?, 'complete', ?, ?)
-            """, [id, conversation, seq, text, now, now])
+    /// One message insert as the chat engine does it (`Message.append`); returns the message id.
+    @discardableResult
+    static func insertMessage(_ db: SQLiteConnection, conversation: String, text: String) throws -> String {
+        try Message.append(db, conversationID: conversation, role: .user, content: text).message.id
     }
 
     /// Writes messages as fast as the writer takes them and prints each id once its commit is
@@ -51,12 +44,11 @@ enum StoreBench {
             for (index, conversation) in conversations.enumerated() {
                 _ = startThreadOrDie("producer-\(index)") {
                     while true {
-                        let id = StoreID.make()
                         do {
                             try store.writer.submit({ db in
-                                try insertMessage(db, id: id, conversation: conversation, text: "crash test \(id)")
+                                try insertMessage(db, conversation: conversation, text: "crash test")
                             }, deadline: MonotonicClock.now() + 1_000_000_000) { result in
-                                guard case .success = result else { return }
+                                guard case .success(let id) = result else { return }
                                 let line = Array("\(id)\n".utf8)
                                 // One write per line, from the writer thread, after the commit.
                                 _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
@@ -95,10 +87,9 @@ enum StoreBench {
                     while !stop.load(ordering: .relaxed) {
                         slots.wait()
                         let start = MonotonicClock.now()
-                        let id = StoreID.make()
                         do {
                             try store.writer.submit({ db in
-                                try insertMessage(db, id: id, conversation: conversation, text: "benchmark message \(id)")
+                                try insertMessage(db, conversation: conversation, text: "a benchmark message of typical chat length")
                             }, deadline: start + 5_000_000_000) { _ in
                                 if measuring.load(ordering: .relaxed) {
                                     completed.add(1, ordering: .relaxed)
@@ -154,7 +145,7 @@ enum StoreBench {
                 let start = inserted
                 try store.writer.writeAndWait { db in
                     for i in start..<(start + chunk) {
-                        try insertMessage(db, id: StoreID.make(), conversation: conversations[i % conversations.count],
+                        try insertMessage(db, conversation: conversations[i % conversations.count],
                                           text: "message \(i) with a little text in it")
                     }
                 }
@@ -166,10 +157,7 @@ enum StoreBench {
                 let conversation = conversations[Int.random(in: 0..<conversations.count, using: &rng)]
                 let start = MonotonicClock.now()
                 let rows = try store.readers.read(loop: 0) { db in
-                    try db.query("""
-                        SELECT id, seq, role, content, status FROM messages
-                        WHERE conversation_id = ? ORDER BY seq DESC LIMIT 100
-                        """, [conversation]) { row in row.int64(1) }
+                    try Message.last(db, conversationID: conversation, limit: 100)
                 }
                 timings.append(UInt32((MonotonicClock.now() - start) / 100))
                 guard rows.count == 100 else { throw StoreError(kind: .sqlite, message: "expected 100 rows, got \(rows.count)") }

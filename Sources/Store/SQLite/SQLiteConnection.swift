@@ -166,27 +166,28 @@ public final class SQLiteConnection {
     /// Runs `body` in one transaction (BEGIN IMMEDIATE, so the write lock is taken up front), rolling
     /// back if it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        // Prepared and cached like any statement: sqlite3_exec would parse these on every call.
+        try run("BEGIN IMMEDIATE")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try run("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            _ = try? run("ROLLBACK")
             throw error
         }
     }
 
     /// Runs `body` inside a savepoint: if it throws, only its own changes roll back.
     public func savepoint<T>(_ body: () throws -> T) throws -> T {
-        try execute("SAVEPOINT item")
+        try run("SAVEPOINT item")
         do {
             let result = try body()
-            try execute("RELEASE item")
+            try run("RELEASE item")
             return result
         } catch {
-            try? execute("ROLLBACK TO item")
-            try? execute("RELEASE item")
+            _ = try? run("ROLLBACK TO item")
+            _ = try? run("RELEASE item")
             throw error
         }
     }
