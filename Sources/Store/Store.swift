@@ -7,6 +7,7 @@ public final class Store: Sendable {
     public let path: String
     public let writer: DatabaseWriter
     public let readers: DatabaseReaders
+    private let checkpointer: Checkpointer
 
     /// Opens (creating if needed) `directory/builderai.sqlite3`, applies pending migrations, and starts
     /// the writer. Refuses a database written by a newer binary.
@@ -22,14 +23,18 @@ public final class Store: Sendable {
         } catch {
             throw StoreError(kind: .sqlite, message: "migration failed: \(error)")
         }
+        // Checkpoints move off the writer thread (see Checkpointer).
+        try connection.execute("PRAGMA wal_autocheckpoint=0")
         writer = DatabaseWriter(connection: connection, capacity: writeQueueCapacity)
         readers = try DatabaseReaders(path: path, loopCount: loopCount, backgroundCount: backgroundReaders)
+        checkpointer = try Checkpointer(path: path)
     }
 
     /// Commits queued writes, then closes everything.
     public func close() {
         writer.close()
         readers.close()
+        checkpointer.stop()
     }
 
     /// `mkdir -p`, with a clear error when a component is not a directory or not writable.

@@ -67,7 +67,7 @@ final class BenchClient: ConnectionHandler {
         let maskKey = run.nextMaskKey()
         WebSocketFrame.appendHeader(to: &frame, fin: true, rsv1: false, opcode: .binary, length: size, maskKey: maskKey)
         let start = frame.count
-        var stamp = MonotonicClock.now().littleEndian
+        var stamp = CycleClock.now().littleEndian
         var seq = sequence.littleEndian
         withUnsafeBytes(of: &stamp) { frame.append(contentsOf: $0) }
         withUnsafeBytes(of: &seq) { frame.append(contentsOf: $0) }
@@ -109,7 +109,7 @@ final class BenchClient: ConnectionHandler {
     }
 
     private func check(_ payload: UnsafeRawBufferPointer) {
-        let now = MonotonicClock.now()
+        let now = CycleClock.now()
         guard payload.count == max(run.payloadSize, 16) else {
             run.errors += 1
             return
@@ -128,7 +128,7 @@ final class BenchClient: ConnectionHandler {
         if !intact { run.errors += 1 }
         if run.measuring {
             run.completed += 1
-            run.latencies.append(UInt32(min((now &- stamp) / 100, UInt64(UInt32.max))))
+            run.latencies.append(CycleClock.tenthsOfMicroseconds(now &- stamp))
         }
         if echo { sendNext() }
     }

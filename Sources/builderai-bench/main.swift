@@ -16,6 +16,8 @@ struct BenchOptions {
     var path = "/ws/echo"
     var connections = 100
     var inFlight = 1
+    var ownerNumbered = false
+    var loops = 2
     var size = 32
     var seconds = 5.0
     var warmup = 1.0
@@ -43,6 +45,8 @@ func runStoreModeIfAsked() {
     var seconds = 5.0
     var messages = 1_000_000
     var inFlight = 1
+    var ownerNumbered = false
+    var loops = 2
     var i = 1
     while i + 1 < args.count {
         switch args[i] {
@@ -51,6 +55,8 @@ func runStoreModeIfAsked() {
         case "--seconds": seconds = Double(args[i + 1]) ?? 0
         case "--messages": messages = Int(args[i + 1]) ?? 0
         case "--in-flight": inFlight = Int(args[i + 1]) ?? 0
+        case "--path": ownerNumbered = args[i + 1] == "insert"
+        case "--loops": loops = Int(args[i + 1]) ?? 0
         default: die("unknown option \(args[i])")
         }
         i += 2
@@ -58,7 +64,8 @@ func runStoreModeIfAsked() {
     guard !dataDir.isEmpty, producers > 0 else { die("\(mode) needs --data-dir and a positive --producers") }
     switch mode {
     case "crash-writer": StoreBench.crashWriter(dataDir: dataDir, producers: producers)
-    case "store-write": StoreBench.writeBenchmark(dataDir: dataDir, producers: producers, inFlight: max(1, inFlight), seconds: seconds)
+    case "store-write": StoreBench.writeBenchmark(dataDir: dataDir, producers: producers, inFlight: max(1, inFlight), seconds: seconds,
+                                                    loops: max(1, loops), ownerNumbered: ownerNumbered)
     default: StoreBench.readBenchmark(dataDir: dataDir, total: messages, reads: 20_000)
     }
 }
@@ -150,6 +157,7 @@ final class BenchDriver {
     init(options: BenchOptions) {
         self.options = options
         do { loop = try EventLoop(index: 0) } catch { die("\(error)") }
+        _ = CycleClock.nanosecondsPerTick
         loop.busyPoll = .microseconds(options.busyPollMicroseconds)
         run = BenchRun(payloadSize: options.size, inFlight: options.inFlight)
         baselineRSS = options.mode == "idle" ? residentKiB(pid: options.serverPID) : 0

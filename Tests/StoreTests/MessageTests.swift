@@ -157,3 +157,31 @@ import Testing
         }
     }
 }
+
+/// The owner's fast path: numbers handed out by the caller, guarded by the unique index.
+@Suite struct MessageInsertTests {
+    @Test func insertsWithTheOwnersSequenceNumberAndRejectsADuplicate() throws {
+        try TestDatabase.with { db in
+            let conversation = try MessageInsertTests.conversation(db)
+            #expect(try Message.highestSeq(db, conversationID: conversation) == 0)
+            try Message.insert(db, conversationID: conversation, seq: 1, role: .user, content: "[]")
+            try Message.insert(db, conversationID: conversation, seq: 2, role: .assistant, content: "[]", status: .incomplete)
+            #expect(try Message.highestSeq(db, conversationID: conversation) == 2)
+            #expect(try Message.last(db, conversationID: conversation, limit: 10).map(\.seq) == [1, 2])
+            let duplicate = #expect(throws: StoreError.self) {
+                try Message.insert(db, conversationID: conversation, seq: 2, role: .user, content: "[]")
+            }
+            #expect(duplicate?.kind == .uniqueViolation)
+            let missing = #expect(throws: StoreError.self) {
+                try Message.insert(db, conversationID: "nope", seq: 1, role: .user, content: "[]")
+            }
+            #expect(missing?.kind == .foreignKeyViolation)
+        }
+    }
+
+    private static func conversation(_ db: SQLiteConnection) throws -> String {
+        let user = try User.insert(db, email: "owner@example.com", displayName: "Owner", passwordHash: "h")
+        let project = try Project.create(db, ownerID: user.id, name: "p")
+        return try Conversation.create(db, projectID: project.id, title: "c", createdBy: user.id).id
+    }
+}

@@ -109,6 +109,33 @@ extension Message {
         }
     }
 
+    /// The chat engine's fast path. A conversation is owned by one event loop, which hands out its
+    /// sequence numbers itself (starting from `highestSeq` when it loads the conversation), so an
+    /// append is one INSERT: no savepoint, no `UPDATE conversations`, no index churn on
+    /// `conversations.updated_at` per message. UNIQUE (conversation_id, seq) still rejects a number
+    /// used twice (`.uniqueViolation`). `append` remains for callers that do not own the conversation.
+    @discardableResult
+    public static func insert(_ db: SQLiteConnection, conversationID: String, seq: Int, role: Role, content: String,
+                              status: Status = .complete, clientID: String? = nil, authorID: String? = nil,
+                              model: String? = nil, at now: Int64 = StoreClock.nowMilliseconds()) throws -> Message {
+        let message = Message(id: StoreID.make(), conversationID: conversationID, seq: seq, role: role,
+                              content: content, status: status, model: model, clientID: clientID,
+                              authorID: authorID, createdAt: now, updatedAt: now)
+        try db.run("""
+            INSERT INTO messages (id, conversation_id, seq, role, content, status, model, client_id, author_id,
+                created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [message.id, conversationID, seq, role.rawValue, content, status.rawValue, model, clientID,
+                  authorID, now, now])
+        return message
+    }
+
+    /// The highest sequence number used in a conversation (0 when empty), read from the
+    /// (conversation_id, seq) index: where an owner continues numbering.
+    public static func highestSeq(_ db: SQLiteConnection, conversationID: String) throws -> Int {
+        try db.queryOne("SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?", [conversationID]) { $0.int(0) } ?? 0
+    }
+
     /// Saves a streaming reply's progress: the content and status given, and the token counts and model
     /// when given (nil keeps the stored value). Returns whether the message exists.
     @discardableResult
