@@ -111,7 +111,7 @@ public final class Connection: IOHandler, LoopTeardown {
         // full reads per wake-up, so one busy peer cannot starve the others; if it may still have
         // bytes, EPOLL_CTL_MOD below re-queues it behind them.
         for _ in 0..<4 {
-            let n = Glibc.read(fd, scratch.baseAddress!, scratch.count)
+            let n = csystem_read(fd, scratch.baseAddress!, scratch.count)
             if n > 0 {
                 if !lingering {
                     deliver(UnsafeMutableRawBufferPointer(rebasing: scratch[0..<n]))
@@ -295,7 +295,7 @@ public final class Connection: IOHandler, LoopTeardown {
     private func sendSome(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
         while offset < bytes.count {
-            let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            let n = csystem_send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
             if n > 0 {
                 offset += n
             } else if n < 0 && errno == EINTR {
