@@ -11,7 +11,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_server() {
   PORT=$(free_port)
-  taskset -c 0 $BIN/builderai serve --port "$PORT" --loops 1 --log-level warning --busy-poll-us "$1" &
+  taskset -c 0 $BIN/builderai serve --port "$PORT" --loops 1 --log-level warning --busy-poll-us "$1" --data-dir "$(mktemp -d)" &
   SERVER_PID=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.05; done
   echo "server did not start" >&2; exit 1
@@ -35,3 +35,23 @@ stop_server
 # Idle memory on a fresh server, so earlier runs' buffers do not count.
 start_server "$BUSY_POLL_US"
 taskset -c 1 $BIN/builderai-bench idle --port "$PORT" --connections 10000 --server-pid "$SERVER_PID"
+
+# Issue 3: the store writer and readers (one process; producers live on two event loops and get
+# their acknowledgements through loop.execute, as request handlers do).
+DATA=$(mktemp -d)
+trap 'stop_server; rm -rf "$DATA"' EXIT
+echo
+echo "Store writes (normal durability): append = Message.append (number taken in SQL); insert = owner-numbered Message.insert (the chat engine's path)"
+echo
+echo "| path | producers | loops | in flight each | rows/s | p50 µs | p99 µs | mean batch |"
+echo "|---|---|---|---|---|---|---|---|"
+for path in append insert; do
+  for producers in 1 8 64; do
+    rm -rf "$DATA/w"; $BIN/builderai-bench store-write --data-dir "$DATA/w" --path $path --producers $producers --seconds "$SECONDS_PER_RUN"
+  done
+done
+rm -rf "$DATA/w"; $BIN/builderai-bench store-write --data-dir "$DATA/w" --path insert --producers 64 --in-flight 4 --seconds "$SECONDS_PER_RUN"
+echo
+echo "| read | database | p50 µs | p99 µs | p99.9 µs |"
+echo "|---|---|---|---|---|"
+$BIN/builderai-bench store-read --data-dir "$DATA/r" --messages 1000000
