@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""A fake OpenAI Chat Completions server for end-to-end tests (stdlib only).
+
+Binds 127.0.0.1 on an ephemeral port and prints the port as its first stdout line. POST
+.../chat/completions streams SSE chunks shaped like the API reference (`data: {json}\\n\\n`, a usage
+chunk with empty `choices`, then `data: [DONE]`) over chunked HTTP/1.1. The scenario comes from the
+`X-Fake-Scenario` header, else from the model name: text, tools, error_midstream, rate_limit,
+server_error, drop, stall, slow (`X-Fake-Chunks`, `X-Fake-Interval-Ms`). Every request is recorded
+and served back as JSON at GET /__requests.
+"""
+import json
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
+REQUESTS = []
+LOCK = threading.Lock()
+
+
+def chunk(model, delta=None, finish=None, choices=True, usage=None):
+    body = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": model, "system_fingerprint": "fp_fake", "choices": []}
+    if choices:
+        body["choices"] = [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+    body["usage"] = usage
+    return body
+
+
+def text_chunks(model, pieces):
+    yield chunk(model, {"role": "assistant", "content": ""})
+    for piece in pieces:
+        yield chunk(model, {"content": piece})
+    yield chunk(model, finish="stop")
+    yield chunk(model, choices=False, usage={"prompt_tokens": 12, "completion_tokens": len(pieces),
+                                             "total_tokens": 12 + len(pieces)})
+
+
+def tool_chunks(model):
+    yield chunk(model, {"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": "call_fake_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})
+    for piece in ['{"ci', 'ty": "Pa', 'ris"}']:
+        yield chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+    yield chunk(model, {"tool_calls": [
+        {"index": 1, "id": "call_fake_2", "type": "function", "function": {"name": "get_time", "arguments": ""}}]})
+    for piece in ['{"tz"', ': "CET"}']:
+        yield chunk(model, {"tool_calls": [{"index": 1, "function": {"arguments": piece}}]})
+    yield chunk(model, finish="tool_calls")
+    yield chunk(model, choices=False, usage={"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass  # keep test output quiet
+
+    def do_GET(self):
+        if self.path != "/__requests":
+            return self.send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        with LOCK:
+            self.send_json(200, REQUESTS)
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        with LOCK:
+            REQUESTS.append({"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body})
+        if not self.path.split("?")[0].endswith("/chat/completions"):
+            return self.send_json(404, {"error": {"message": "Unknown path", "type": "invalid_request_error"}})
+        model = (body or {}).get("model", "fake")
+        scenario = self.headers.get("X-Fake-Scenario") or (model if model in SCENARIOS else "text")
+
+        if scenario == "rate_limit":
+            return self.send_json(429, {"error": {"message": "Rate limit reached for requests", "type": "requests",
+                                                  "param": None, "code": "rate_limit_exceeded"}},
+                                  {"Retry-After": "1"})
+        if scenario == "server_error":
+            return self.send_json(500, {"error": {"message": "The server had an error while processing your request.",
+                                                  "type": "server_error", "param": None, "code": None}})
+
+        self.start_stream()
+        if scenario == "tools":
+            self.send_events(tool_chunks(model))
+        elif scenario == "error_midstream":
+            self.send_events([chunk(model, {"role": "assistant", "content": "Hel"})])
+            self.send_events([{"error": {"message": "The server had an error while processing your request.",
+                                         "type": "server_error", "param": None, "code": None}}])
+        elif scenario == "drop":
+            self.send_events(list(text_chunks(model, ["Hel", "lo"]))[:2])
+            return self.drop()
+        elif scenario == "stall":
+            self.send_events([chunk(model, {"role": "assistant", "content": "Hel"})])
+            time.sleep(30)
+            return self.drop()
+        elif scenario == "slow":
+            count = int(self.headers.get("X-Fake-Chunks", "5"))
+            interval = int(self.headers.get("X-Fake-Interval-Ms", "100")) / 1000
+            self.send_events(text_chunks(model, [f"tick{n} " for n in range(count)]), interval)
+        else:
+            self.send_events(text_chunks(model, ["Hello", " from", " the fake", " OpenAI."]))
+        self.send_sse("[DONE]")
+        self.end_stream()
+
+    def send_json(self, status, value, headers=None):
+        data = json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, text in (headers or {}).items():
+            self.send_header(name, text)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def start_stream(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def send_events(self, events, interval=0):
+        for event in events:
+            if interval:
+                time.sleep(interval)
+            self.send_sse(json.dumps(event, separators=(",", ":")))
+
+    def send_sse(self, data):
+        self.write_chunk(f"data: {data}\n\n".encode())
+
+    def write_chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def end_stream(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def drop(self):
+        """Closes the connection without the terminating chunk, as a dropped upstream would."""
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
