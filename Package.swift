@@ -19,7 +19,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
 
-        .target(name: "Net", dependencies: ["CSystem", "CCrypto", "CZlib"], swiftSettings: strict),
+        .target(name: "Net", dependencies: ["CSystem", "CCrypto", "CZlib", "CCurl"], swiftSettings: strict),
         .target(name: "Store", dependencies: ["CSQLite", "CCrypto"], swiftSettings: strict),
         .target(name: "LLM", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "MCP", dependencies: ["Net"], swiftSettings: strict),
