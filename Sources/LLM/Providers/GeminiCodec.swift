@@ -1,0 +1,240 @@
+/// Google Gemini's native API: `POST {baseURL}/models/{model}:streamGenerateContent?alt=sse` with
+/// the key in `x-goog-api-key`; each SSE event carries a whole `GenerateContentResponse`.
+///
+/// Function calls arrive complete in one chunk, usually without an id, so the decoder invents
+/// ids. A tool result becomes a `functionResponse` part, which needs the function's name: it is
+/// looked up from the call with the same id earlier in the conversation.
+///
+/// Gemini 3 models attach an opaque `thoughtSignature` to function calls and insist on getting it
+/// back. The provider-neutral conversation has nowhere to keep it, so replayed calls carry the
+/// documented `skip_thought_signature_validator` value instead: the request is accepted, at the
+/// cost of the model's earlier reasoning context.
+public struct GeminiCodec: ProviderCodec {
+    /// Fixed prefix for generated tool-call ids (tests); nil draws a fresh random one per stream.
+    public var callIDPrefix: String?
+
+    public init(callIDPrefix: String? = nil) {
+        self.callIDPrefix = callIDPrefix
+    }
+
+    public var framing: StreamFraming { .serverSentEvents }
+
+    static let skipSignature = "skip_thought_signature_validator"
+
+    public func makeRequest(_ request: LLMRequest, endpoint: ProviderEndpoint) throws(LLMError) -> ProviderHTTPRequest {
+        guard let key = endpoint.apiKey, !key.isEmpty else {
+            throw .authentication("Gemini needs an API key")
+        }
+        var body: [String: Any] = ["contents": try Self.contents(request.messages)]
+        // Gemini has no system role: system text from anywhere goes to systemInstruction.
+        let systemTexts = [request.system ?? ""] + request.messages.filter { $0.role == .system }.map(\.text)
+        let system = systemTexts.filter { !$0.isEmpty }.map { ["text": $0] }
+        if !system.isEmpty { body["systemInstruction"] = ["parts": system] }
+        if !request.tools.isEmpty {
+            body["tools"] = [["functionDeclarations": try request.tools.map(Self.declaration)]]
+        }
+        var config: [String: Any] = [:]
+        if let temperature = request.options.temperature { config["temperature"] = temperature }
+        if let maxTokens = request.options.maxOutputTokens { config["maxOutputTokens"] = maxTokens }
+        if !request.options.stop.isEmpty { config["stopSequences"] = request.options.stop }
+        if !config.isEmpty { body["generationConfig"] = config }
+
+        var model = request.options.model
+        if model.hasPrefix("models/") { model.removeFirst("models/".count) }
+        var headers = ["content-type": "application/json", "x-goog-api-key": key]
+        headers.merge(endpoint.extraHeaders) { _, extra in extra }
+        return ProviderHTTPRequest(
+            url: NativeJSON.trimmingSlashes(endpoint.baseURL) + "/models/\(model):streamGenerateContent?alt=sse",
+            headers: headers, body: NativeJSON.bytes(body))
+    }
+
+    public func makeDecoder() -> any ProviderStreamDecoder {
+        GeminiStreamDecoder(callIDPrefix: callIDPrefix ?? nativeRandomCallIDPrefix())
+    }
+
+    public func error(status: Int, headers: [String: String], body: [UInt8]) -> LLMError {
+        let text = String(decoding: body, as: UTF8.self)
+        // Errors are `{"error": {code, message, status, details}}`, sometimes wrapped in an array.
+        let parsed = NativeJSON.parse(text)
+        let error = ((parsed as? [String: Any]) ?? (parsed as? [[String: Any]])?.first)?["error"] as? [String: Any]
+        return Self.error(status: status, error: error ?? ["message": String(text.prefix(500))], headers: headers)
+    }
+
+    static func error(status: Int, error: [String: Any], headers: [String: String]) -> LLMError {
+        let message = error["message"] as? String ?? "HTTP \(status)"
+        switch status {
+        case 400 where message.lowercased().contains("input token count"):
+            return .contextTooLong(message)
+        case 401, 403:
+            return .authentication(message)
+        case 429:
+            return .rateLimited(retryAfter: retryDelay(error) ?? nativeRetryAfter(headers), message: message)
+        case 503:
+            return .overloaded(message)
+        case 504:
+            return .timeout(message)
+        case 500...:
+            return .server(status: status, message: message)
+        default:
+            return .badRequest(message)
+        }
+    }
+
+    /// `RetryInfo.retryDelay` is a protobuf Duration in JSON form: seconds with an "s", e.g. "27s", "3.700s".
+    private static func retryDelay(_ error: [String: Any]) -> Duration? {
+        for detail in error["details"] as? [[String: Any]] ?? [] {
+            guard (detail["@type"] as? String)?.hasSuffix("google.rpc.RetryInfo") == true,
+                  let delay = detail["retryDelay"] as? String, delay.hasSuffix("s"),
+                  let seconds = Double(delay.dropLast()), seconds >= 0 else { continue }
+            return .milliseconds(Int64((seconds * 1000).rounded()))
+        }
+        return nil
+    }
+
+    private static func contents(_ messages: [ChatMessage]) throws(LLMError) -> [[String: Any]] {
+        let callNames = NativeToolCallNames(messages)
+        var contents: [[String: Any]] = []
+        for message in messages where message.role != .system {
+            let role = message.role == .assistant ? "model" : "user"
+            var parts: [[String: Any]] = []
+            for part in message.parts {
+                switch part {
+                case .text(let text):
+                    if !text.isEmpty { parts.append(["text": text]) }
+                case .toolCall(_, let name, let arguments):
+                    guard let args = NativeJSON.parseObject(arguments) else {
+                        throw .badRequest("arguments of the call to \(name) are not a JSON object")
+                    }
+                    var call: [String: Any] = ["functionCall": ["name": name, "args": args]]
+                    // Only the first call of a turn carries a signature, as Gemini itself does.
+                    if !parts.contains(where: { $0["functionCall"] != nil }) { call["thoughtSignature"] = skipSignature }
+                    parts.append(call)
+                case .toolResult(let callID, let content, let isError):
+                    guard let name = callNames[callID] else {
+                        throw .badRequest("tool result for unknown call id \(callID)")
+                    }
+                    parts.append(["functionResponse": ["name": name, "response": responseObject(content, isError: isError)]])
+                }
+            }
+            guard !parts.isEmpty else { continue }
+            // Results of parallel calls must reach Gemini as one turn, so adjacent same-role
+            // messages are merged.
+            if var last = contents.last, last["role"] as? String == role {
+                last["parts"] = (last["parts"] as? [[String: Any]] ?? []) + parts
+                contents[contents.count - 1] = last
+            } else {
+                contents.append(["role": role, "parts": parts])
+            }
+        }
+        return contents
+    }
+
+    /// `functionResponse.response` must be an object; Gemini's docs suggest "output" for a result
+    /// and "error" for a failure.
+    private static func responseObject(_ json: String, isError: Bool) -> [String: Any] {
+        let value = NativeJSON.parse(json) ?? json
+        if isError { return ["error": value] }
+        return value as? [String: Any] ?? ["output": value]
+    }
+
+    private static func declaration(_ tool: ToolDefinition) throws(LLMError) -> [String: Any] {
+        guard let schema = NativeJSON.parseObject(tool.parametersJSON) else {
+            throw .badRequest("the parameters schema of tool \(tool.name) is not a JSON object")
+        }
+        var declaration: [String: Any] = ["name": tool.name, "description": tool.description]
+        // Gemini rejects an object schema with no properties; a tool without arguments omits it.
+        if let properties = schema["properties"] as? [String: Any], !properties.isEmpty {
+            declaration["parameters"] = schema
+        }
+        return declaration
+    }
+}
+
+/// Decodes Gemini's SSE stream. Usage and the stop reason are held back to `finish()` because
+/// several chunks may carry them and only the last counts.
+struct GeminiStreamDecoder: ProviderStreamDecoder {
+    let callIDPrefix: String
+    private var callCount = 0
+    private var usage: TokenUsage?
+    private var stop: StopReason?
+    private var ended = false
+
+    init(callIDPrefix: String) {
+        self.callIDPrefix = callIDPrefix
+    }
+
+    mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {
+        guard !ended else { return [] }
+        guard let response = NativeJSON.parseObject(chunk.data) else {
+            return fail(.server(status: 200, message: "Gemini sent an event that is not JSON"))
+        }
+        if let error = response["error"] as? [String: Any] {
+            return fail(GeminiCodec.error(status: NativeJSON.int(error["code"]) ?? 500, error: error, headers: [:]))
+        }
+        if let metadata = response["usageMetadata"] as? [String: Any] {
+            // Thinking tokens are billed as output but reported apart from the candidates.
+            let output = (NativeJSON.int(metadata["candidatesTokenCount"]) ?? 0) + (NativeJSON.int(metadata["thoughtsTokenCount"]) ?? 0)
+            usage = TokenUsage(inputTokens: NativeJSON.int(metadata["promptTokenCount"]) ?? 0, outputTokens: output)
+        }
+        if let feedback = response["promptFeedback"] as? [String: Any], feedback["blockReason"] != nil {
+            stop = .contentFilter
+            return []
+        }
+        guard let candidate = (response["candidates"] as? [[String: Any]])?.first else { return [] }
+        var events: [LLMStreamEvent] = []
+        let parts = (candidate["content"] as? [String: Any])?["parts"] as? [[String: Any]] ?? []
+        for part in parts {
+            // Thought summaries (`thought: true`) are the model's reasoning, not the reply.
+            if let text = part["text"] as? String, !text.isEmpty, part["thought"] as? Bool != true {
+                events.append(.textDelta(text))
+            }
+            if let call = part["functionCall"] as? [String: Any], let name = call["name"] as? String {
+                events += callEvents(call, name: name)
+            }
+        }
+        if let reason = candidate["finishReason"] as? String {
+            switch reason {
+            case "MAX_TOKENS": stop = .length
+            case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY": stop = .contentFilter
+            case "MALFORMED_FUNCTION_CALL":
+                return events + fail(.server(status: 502, message: "Gemini produced a malformed function call"))
+            default: stop = callCount > 0 ? .toolUse : .end
+            }
+        }
+        return events
+    }
+
+    mutating func finish() -> [LLMStreamEvent] {
+        guard !ended else { return [] }
+        guard let stop else {
+            ended = true
+            return [.error(.network("the Gemini stream ended before a finish reason"))]
+        }
+        ended = true
+        return (usage.map { [.usage($0)] } ?? []) + [.finished(stop)]
+    }
+
+    private mutating func fail(_ error: LLMError) -> [LLMStreamEvent] {
+        ended = true
+        return [.error(error)]
+    }
+
+    private mutating func callEvents(_ call: [String: Any], name: String) -> [LLMStreamEvent] {
+        let index = callCount
+        callCount += 1
+        let id = (call["id"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "call_\(callIDPrefix)_\(index)"
+        let arguments = NativeJSON.text(call["args"] as? [String: Any] ?? [:])
+        return [.toolCallStarted(index: index, id: id, name: name),
+                .toolCallArgumentsDelta(index: index, fragment: arguments),
+                .toolCallFinished(index: index, id: id, name: name, argumentsJSON: arguments)]
+    }
+}
+
+extension ChatMessage {
+    /// The message's text parts, joined.
+    fileprivate var text: String {
+        parts.compactMap { part -> String? in
+            if case .text(let text) = part { return text } else { return nil }
+        }.joined()
+    }
+}

@@ -1,0 +1,71 @@
+/// Which providers exist and how to reach them, read from the usual environment variables.
+///
+/// | provider | key | base URL |
+/// | --- | --- | --- |
+/// | openai (and any OpenAI-compatible server) | OPENAI_API_KEY | OPENAI_BASE_URL, default https://api.openai.com/v1 |
+/// | anthropic | ANTHROPIC_API_KEY | ANTHROPIC_BASE_URL, default https://api.anthropic.com/v1 |
+/// | gemini | GEMINI_API_KEY | GEMINI_BASE_URL, default https://generativelanguage.googleapis.com/v1beta |
+/// | ollama | none | OLLAMA_HOST, default http://127.0.0.1:11434 |
+/// | offline | none | built in, no network |
+///
+/// The default model is BUILDERAI_DEFAULT_MODEL when set; otherwise the first provider with a key
+/// (OpenAI, Anthropic, Gemini, in that order) with a sensible model; otherwise `offline/offline`,
+/// so a fresh install answers without any key. Keys never appear in logs, errors or descriptions.
+public struct ProviderRegistry: Sendable {
+    /// A provider reachable over HTTP.
+    public struct Remote: Sendable {
+        public var codec: any ProviderCodec
+        public var endpoint: ProviderEndpoint
+        /// Whether it can be called at all (a key where one is required).
+        public var isConfigured: Bool
+    }
+
+    public private(set) var remotes: [String: Remote]
+    public var defaultModel: ModelReference
+
+    public init(remotes: [String: Remote], defaultModel: ModelReference) {
+        self.remotes = remotes
+        self.defaultModel = defaultModel
+    }
+
+    /// Builds the registry from an environment dictionary.
+    public static func fromEnvironment(_ environment: [String: String]) throws(LLMError) -> ProviderRegistry {
+        func value(_ name: String) -> String? {
+            guard let v = environment[name]?.trimmingWhitespace(), !v.isEmpty else { return nil }
+            return v
+        }
+        var remotes: [String: Remote] = [:]
+        let openAIKey = value("OPENAI_API_KEY")
+        remotes["openai"] = Remote(codec: OpenAICodec(),
+                                   endpoint: ProviderEndpoint(baseURL: value("OPENAI_BASE_URL") ?? "https://api.openai.com/v1", apiKey: openAIKey),
+                                   isConfigured: openAIKey != nil || value("OPENAI_BASE_URL") != nil)
+        let anthropicKey = value("ANTHROPIC_API_KEY")
+        remotes["anthropic"] = Remote(codec: AnthropicCodec(),
+                                      endpoint: ProviderEndpoint(baseURL: value("ANTHROPIC_BASE_URL") ?? "https://api.anthropic.com/v1", apiKey: anthropicKey),
+                                      isConfigured: anthropicKey != nil)
+        let geminiKey = value("GEMINI_API_KEY")
+        remotes["gemini"] = Remote(codec: GeminiCodec(),
+                                   endpoint: ProviderEndpoint(baseURL: value("GEMINI_BASE_URL") ?? "https://generativelanguage.googleapis.com/v1beta", apiKey: geminiKey),
+                                   isConfigured: geminiKey != nil)
+        var ollama = value("OLLAMA_HOST") ?? "http://127.0.0.1:11434"
+        if !ollama.hasPrefix("http://") && !ollama.hasPrefix("https://") { ollama = "http://" + ollama }
+        remotes["ollama"] = Remote(codec: OllamaCodec(), endpoint: ProviderEndpoint(baseURL: ollama), isConfigured: value("OLLAMA_HOST") != nil)
+
+        let model: ModelReference
+        if let configured = value("BUILDERAI_DEFAULT_MODEL") {
+            guard let parsed = ModelReference(configured) else {
+                throw .badRequest("BUILDERAI_DEFAULT_MODEL '\(configured)' is not provider/model")
+            }
+            model = parsed
+        } else if openAIKey != nil {
+            model = ModelReference(provider: "openai", model: "gpt-4o-mini")
+        } else if anthropicKey != nil {
+            model = ModelReference(provider: "anthropic", model: "claude-sonnet-4-5")
+        } else if geminiKey != nil {
+            model = ModelReference(provider: "gemini", model: "gemini-2.5-flash")
+        } else {
+            model = ModelReference(provider: "offline", model: "offline")
+        }
+        return ProviderRegistry(remotes: remotes, defaultModel: model)
+    }
+}

@@ -1,0 +1,178 @@
+import Dispatch
+import Foundation
+import Net
+import Testing
+import TestSupport
+@testable import LLM
+
+/// Runs a router on a loop thread of its own and collects what a generation emits.
+final class RouterHarness: @unchecked Sendable {
+    // Invariant: `router` is created and used only on the loop (through `onLoop`).
+    let group: EventLoopGroup
+    private var router: LLMRouter?
+
+    init(environment: [String: String], policy: RetryPolicy = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10)),
+         breaker: CircuitBreaker = CircuitBreaker()) throws {
+        group = try EventLoopGroup(loopCount: 1)
+        try group.start()
+        let registry = try ProviderRegistry.fromEnvironment(environment)
+        onLoop {
+            let router = LLMRouter(loop: self.group.loops[0], registry: registry, breaker: breaker)
+            router.retryPolicy = policy
+            self.router = router
+        }
+    }
+
+    func onLoop(_ body: @escaping @Sendable () -> Void) {
+        let done = DispatchSemaphore(value: 0)
+        group.loops[0].execute {
+            body()
+            done.signal()
+        }
+        done.wait()
+    }
+
+    /// Runs one generation to its end; `afterFirstOutput` runs on the loop after the first delta.
+    func run(_ request: LLMRequest, chain: [String], afterFirstOutput: (@Sendable (Generation) -> Void)? = nil) throws
+        -> [(LLMStreamEvent, String)] {
+        let collected = Locked<[(LLMStreamEvent, String)]>([])
+        let done = DispatchSemaphore(value: 0)
+        let references = try chain.map { text throws(LLMError) in
+            guard let reference = ModelReference(text) else { throw .badRequest(text) }
+            return reference
+        }
+        onLoop {
+            let holder = GenerationHolder()
+            holder.generation = self.router!.generate(request, chain: references) { event, reference in
+                let isFirstOutput = collected.withLock { events in
+                    events.append((event, reference.description))
+                    return events.filter { if case .textDelta = $0.0 { true } else { false } }.count == 1
+                }
+                if case .textDelta = event, isFirstOutput, let afterFirstOutput, let generation = holder.generation {
+                    afterFirstOutput(generation)
+                }
+                switch event {
+                case .finished, .error: done.signal()
+                default: break
+                }
+            }
+        }
+        guard done.wait(timeout: .now() + 20) == .success else { throw PeerError("the generation did not end") }
+        return collected.withLock { $0 }
+    }
+
+    func stop() {
+        onLoop { self.router?.close() }
+        group.shutdown()
+    }
+}
+
+/// Lets an event callback reach the generation it belongs to.
+private final class GenerationHolder: @unchecked Sendable {
+    // Invariant: set and read only on the router's loop.
+    var generation: Generation?
+}
+
+private func text(_ events: [(LLMStreamEvent, String)]) -> String {
+    events.compactMap { if case .textDelta(let t) = $0.0 { t } else { nil } }.joined()
+}
+
+private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role: .user, parts: [.text("Hello")])],
+                               options: GenerationOptions(model: "unused"))
+
+@Suite(.serialized) struct RouterTests {
+    @Test func answersOfflineWhenNoProviderKeyIsConfigured() throws {
+        let harness = try RouterHarness(environment: [:])
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: [])
+        #expect(text(events).contains("offline provider"))
+        #expect(events.last?.0 == .finished(.end))
+        #expect(events.allSatisfy { $0.1 == "offline/offline" })
+    }
+
+    @Test func streamsAnOpenAIReplyAndSendsWhatTheWireFormatRequires() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"])
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["openai/text"])
+        #expect(!text(events).isEmpty)
+        #expect(events.contains { if case .usage = $0.0 { true } else { false } })
+        #expect(events.last?.0 == .finished(.end))
+        let request = try #require(try fake.recordedRequests().first)
+        #expect(request["path"] as? String == "/v1/chat/completions")
+        let headers = request["headers"] as? [String: String] ?? [:]
+        #expect(headers["Authorization"] == "Bearer sk-test")
+        let body = request["body"] as? [String: Any] ?? [:]
+        #expect(body["stream"] as? Bool == true)
+        #expect(body["model"] as? String == "text")
+    }
+
+    @Test func assemblesAnthropicToolCallsSplitAcrossChunks() throws {
+        let fake = try PeerServer(script: "fake_anthropic.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["ANTHROPIC_API_KEY": "ak-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"])
+        defer { harness.stop() }
+        var request = hello
+        request.tools = [ToolDefinition(name: "get_weather", description: "Weather", parametersJSON: #"{"type":"object"}"#)]
+        let events = try harness.run(request, chain: ["anthropic/tools"])
+        let finished = events.compactMap { if case .toolCallFinished(_, _, _, let arguments) = $0.0 { arguments } else { nil } }
+        #expect(finished.count == 2)
+        #expect(finished.allSatisfy { (try? JSONValue.parse($0)) != nil })
+        #expect(events.last?.0 == .finished(.toolUse))
+        let headers = try #require(try fake.recordedRequests().first)["headers"] as? [String: String] ?? [:]
+        #expect(headers["x-api-key"] == "ak-test")
+        #expect(headers["anthropic-version"] == "2023-06-01")
+    }
+
+    @Test func retriesARateLimitThenFallsBackToTheNextModel() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"])
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["openai/rate_limit", "offline/offline"])
+        #expect(try fake.recordedRequests().count == 2, "one try and one retry after Retry-After")
+        #expect(events.last?.0 == .finished(.end))
+        #expect(events.last?.1 == "offline/offline")
+    }
+
+    @Test func neverRetriesOnceOutputReachedTheCaller() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"])
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["openai/drop", "offline/offline"])
+        #expect(!text(events).isEmpty)
+        guard case .error(.network) = events.last?.0 else {
+            Issue.record("expected a network error, got \(String(describing: events.last))")
+            return
+        }
+        #expect(events.last?.1 == "openai/drop")
+        #expect(try fake.recordedRequests().count == 1)
+    }
+
+    @Test func cancellingStopsAStalledStreamAtOnce() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"])
+        defer { harness.stop() }
+        let start = Date()
+        let events = try harness.run(hello, chain: ["openai/stall"]) { generation in generation.cancel() }
+        #expect(events.last?.0 == .error(.cancelled))
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    @Test func anOpenCircuitSkipsTheProviderWithoutCallingIt() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"],
+                                        policy: RetryPolicy(maxAttempts: 1),
+                                        breaker: CircuitBreaker(failureThreshold: 1, cooldown: .seconds(60)))
+        defer { harness.stop() }
+        let first = try harness.run(hello, chain: ["openai/server_error", "offline/offline"])
+        #expect(first.last?.1 == "offline/offline")
+        let second = try harness.run(hello, chain: ["openai/server_error", "offline/offline"])
+        #expect(second.last?.1 == "offline/offline")
+        #expect(try fake.recordedRequests().count == 1, "the second generation must not reach the failing provider")
+    }
+}
