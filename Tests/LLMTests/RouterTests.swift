@@ -12,13 +12,14 @@ final class RouterHarness: @unchecked Sendable {
     private var router: LLMRouter?
 
     init(environment: [String: String], policy: RetryPolicy = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10)),
-         breaker: CircuitBreaker = CircuitBreaker()) throws {
+         breaker: CircuitBreaker = CircuitBreaker(), timeouts: ProviderTimeouts = ProviderTimeouts()) throws {
         group = try EventLoopGroup(loopCount: 1)
         try group.start()
         let registry = try ProviderRegistry.fromEnvironment(environment)
         onLoop {
             let router = LLMRouter(loop: self.group.loops[0], registry: registry, breaker: breaker)
             router.retryPolicy = policy
+            router.timeouts = timeouts
             self.router = router
         }
     }
@@ -174,5 +175,51 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
         let second = try harness.run(hello, chain: ["openai/server_error", "offline/offline"])
         #expect(second.last?.1 == "offline/offline")
         #expect(try fake.recordedRequests().count == 1, "the second generation must not reach the failing provider")
+    }
+
+    @Test func streamsGeminiWithItsKeyHeaderAndToolCalls() throws {
+        let fake = try PeerServer(script: "fake_gemini.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["GEMINI_API_KEY": "gk-test", "GEMINI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1beta"])
+        defer { harness.stop() }
+        #expect(!text(try harness.run(hello, chain: ["gemini/text"])).isEmpty)
+        var request = hello
+        request.tools = [ToolDefinition(name: "get_weather", description: "Weather", parametersJSON: #"{"type":"object","properties":{"city":{"type":"string"}}}"#)]
+        let events = try harness.run(request, chain: ["gemini/tools"])
+        #expect(events.contains { if case .toolCallFinished = $0.0 { true } else { false } })
+        #expect(events.last?.0 == .finished(.toolUse))
+        let recorded = try fake.recordedRequests()
+        #expect(recorded.count == 2)
+        let headers = recorded.first?["headers"] as? [String: String] ?? [:]
+        #expect(headers["x-goog-api-key"] ?? headers["X-Goog-Api-Key"] == "gk-test")
+    }
+
+    @Test func streamsOllamaNewlineDelimitedJSON() throws {
+        let fake = try PeerServer(script: "fake_ollama.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OLLAMA_HOST": "127.0.0.1:\(fake.port)"])
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["ollama/text"])
+        #expect(!text(events).isEmpty)
+        #expect(events.contains { if case .usage = $0.0 { true } else { false } })
+        #expect(events.last?.0 == .finished(.end))
+        #expect(try fake.recordedRequests().first?["path"] as? String == "/api/chat")
+    }
+
+    @Test func aStalledStreamEndsWithATimeoutError() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        var timeouts = ProviderTimeouts()
+        timeouts.firstByte = .milliseconds(300)
+        timeouts.idle = .milliseconds(300)
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"],
+                                        policy: RetryPolicy(maxAttempts: 1), timeouts: timeouts)
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["openai/stall"])
+        #expect(events.last?.1 == "openai/stall")
+        guard case .error(.timeout) = events.last?.0 else {
+            Issue.record("expected a timeout, got \(String(describing: events.last))")
+            return
+        }
     }
 }
