@@ -39,7 +39,7 @@ func printError(_ message: String) {
 /// `--messages`; they never return.
 func runStoreModeIfAsked() {
     let args = Array(CommandLine.arguments.dropFirst())
-    guard let mode = args.first, ["crash-writer", "store-write", "store-read"].contains(mode) else { return }
+    guard let mode = args.first, ["crash-writer", "store-write", "store-read", "llm-stream"].contains(mode) else { return }
     var dataDir = ""
     var producers = 1
     var seconds = 5.0
@@ -60,6 +60,9 @@ func runStoreModeIfAsked() {
         default: die("unknown option \(args[i])")
         }
         i += 2
+    }
+    if mode == "llm-stream" {
+        LLMStreamBench.run(streams: max(1, producers), chunks: max(1, messages), interval: .milliseconds(Int(seconds)))
     }
     guard !dataDir.isEmpty, producers > 0 else { die("\(mode) needs --data-dir and a positive --producers") }
     switch mode {

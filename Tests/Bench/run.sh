@@ -55,3 +55,10 @@ echo
 echo "| read | database | p50 µs | p99 µs | p99.9 µs |"
 echo "|---|---|---|---|---|"
 $BIN/builderai-bench store-read --data-dir "$DATA/r" --messages 1000000
+
+# Issue 4: LLM streams relayed by the router on one loop from a fake OpenAI-compatible provider on
+# the other loop (in-process; 500 chunks per stream, one every 10 ms per stream).
+echo
+echo "| streams | chunks each | chunks/s relayed | router loop CPU µs/chunk | p50 µs | p99 µs | memory per open stream | errors |"
+echo "|---|---|---|---|---|---|---|---|"
+$BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds 10 --data-dir unused

@@ -62,6 +62,11 @@ final class RouterHarness: @unchecked Sendable {
         return collected.withLock { $0 }
     }
 
+    /// Runs `body` with the router; call only from inside `onLoop`.
+    func withRouter(_ body: (LLMRouter) -> Void) {
+        if let router { body(router) }
+    }
+
     func stop() {
         onLoop { self.router?.close() }
         group.shutdown()
@@ -82,6 +87,20 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
                                options: GenerationOptions(model: "unused"))
 
 @Suite(.serialized) struct RouterTests {
+    @Test func aGenerationWhoseHandleIsDroppedStillRunsToTheEnd() throws {
+        let harness = try RouterHarness(environment: [:])
+        defer { harness.stop() }
+        let finished = DispatchSemaphore(value: 0)
+        harness.onLoop {
+            harness.withRouter { router in
+                router.generate(hello, chain: []) { event, _ in
+                    if case .finished = event { finished.signal() }
+                }
+            }
+        }
+        #expect(finished.wait(timeout: .now() + 10) == .success)
+    }
+
     @Test func answersOfflineWhenNoProviderKeyIsConfigured() throws {
         let harness = try RouterHarness(environment: [:])
         defer { harness.stop() }

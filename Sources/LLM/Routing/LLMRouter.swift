@@ -11,6 +11,12 @@ public final class LLMRouter {
     private let client: HTTPClient
     private var breakers: [String: CircuitBreaker] = [:]
     private let breakerTemplate: CircuitBreaker
+    /// Generations still running. The router owns them so that a caller may drop the handle
+    /// (`generate` is discardable) without stopping the stream; each leaves when it ends.
+    private var active: [ObjectIdentifier: Generation] = [:]
+
+    /// Generations currently running on this loop.
+    public var activeGenerations: Int { active.count }
 
     public init(loop: EventLoop, registry: ProviderRegistry, breaker: CircuitBreaker = CircuitBreaker()) {
         self.loop = loop
@@ -31,12 +37,17 @@ public final class LLMRouter {
                          onEvent: @escaping (LLMStreamEvent, ModelReference) -> Void) -> Generation {
         let generation = Generation(router: self, request: request, chain: chain.isEmpty ? [registry.defaultModel] : chain,
                                     onEvent: onEvent)
+        active[ObjectIdentifier(generation)] = generation
         generation.next()
         return generation
     }
 
     /// Stops every transfer; the router must not be used afterwards.
     public func close() { client.close() }
+
+    fileprivate func ended(_ generation: Generation) {
+        active[ObjectIdentifier(generation)] = nil
+    }
 
     fileprivate func breakerAllows(_ provider: String) -> Bool {
         var breaker = breakers[provider] ?? breakerTemplate
@@ -183,6 +194,7 @@ public final class Generation {
         guard !isDone else { return }
         isDone = true
         onEvent(event, reference)
+        router.ended(self)
     }
 }
 

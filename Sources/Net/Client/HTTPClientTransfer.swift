@@ -81,7 +81,9 @@ public final class HTTPClientTransfer: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         setLong(CURLOPT_NOSIGNAL, 1)
         setLong(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-        setLong(CURLOPT_PIPEWAIT, 1)
+        // Waiting to multiplex only makes sense where HTTP/2 can be negotiated (TLS with ALPN); over
+        // plain http:// it made concurrent streams to one host queue behind each other.
+        if request.url.lowercased().hasPrefix("https://") { setLong(CURLOPT_PIPEWAIT, 1) }
         setLong(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
         setLong(CURLOPT_TCP_NODELAY, 1)
         request.url.withCString { _ = ccurl_easy_setopt_ptr(easy, CURLOPT_URL, $0) }

@@ -1,0 +1,211 @@
+import CSystem
+import Dispatch
+import Glibc
+import LLM
+import Net
+import Synchronization
+
+/// `llm-stream`: N concurrent generations through the real LLMRouter on one loop, against a fake
+/// OpenAI-compatible server on another loop that streams `chunks` SSE events per request, one every
+/// `interval`. Each chunk carries its send time (TSC), so the relay latency is measured from the
+/// moment the fake writes a chunk to the moment its text delta reaches the router's caller.
+enum LLMStreamBench {
+    static func run(streams: Int, chunks: Int, interval: Duration) -> Never {
+        // Calibrate before any loop runs: the first use sleeps 100 ms to measure the TSC rate.
+        _ = CycleClock.nanosecondsPerTick
+        do {
+            let group = try EventLoopGroup(loopCount: 2)
+            let providerLoop = group.loops[0]
+            let routerLoop = group.loops[1]
+            let listener = try Socket.listen(on: try SocketAddress(host: "127.0.0.1", port: 0))
+            let port = Socket.localAddress(listener)!.port
+            try providerLoop.register(listener, events: EPOLLIN.rawValue,
+                                      handler: FakeProviderAcceptor(fd: listener, loop: providerLoop, chunks: chunks, interval: interval))
+            try group.start()
+
+            let state = ClientState(streams: streams, chunks: chunks)
+            let registry = try ProviderRegistry.fromEnvironment(["OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1"])
+            let baseline = residentKiB(pid: getpid())
+            let cpuStart = Locked<UInt64>(0)
+            let done = DispatchSemaphore(value: 0)
+            let startedAt = MonotonicClock.now()
+            routerLoop.execute {
+                cpuStart.withLock { $0 = threadCPUNanoseconds() }
+                let router = LLMRouter(loop: routerLoop, registry: registry)
+                var timeouts = ProviderTimeouts()
+                timeouts.total = .seconds(600)
+                router.timeouts = timeouts
+                state.router = router
+                let request = LLMRequest(messages: [ChatMessage(role: .user, parts: [.text("go")])], options: GenerationOptions(model: "bench"))
+                for _ in 0..<streams {
+                    router.generate(request, chain: [ModelReference(provider: "openai", model: "bench")]) { event, _ in
+                        state.handle(event, done: done)
+                    }
+                }
+            }
+            // Memory with every stream open: sample while the streams are mid-way.
+            let (seconds, attoseconds) = interval.components
+            let intervalNanoseconds = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+            let halfway = UInt64(chunks) * intervalNanoseconds / 2
+            usleep(UInt32(min(halfway / 1000, 30_000_000)))
+            let midRSS = residentKiB(pid: getpid())
+            guard done.wait(timeout: .now() + .seconds(600)) == .success else { die("streams did not finish") }
+            let elapsed = Double(MonotonicClock.now() - startedAt) / 1e9
+            let cpu = Locked<UInt64>(0)
+            let measured = DispatchSemaphore(value: 0)
+            routerLoop.execute {
+                cpu.withLock { $0 = threadCPUNanoseconds() - cpuStart.withLock { $0 } }
+                state.router?.close()
+                measured.signal()
+            }
+            measured.wait()
+            let sorted = state.latencies.sorted()
+            let perChunkCPU = Double(cpu.withLock { $0 }) / Double(max(state.received, 1))
+            print("| \(streams) | \(chunks) | \(Int(Double(state.received) / elapsed)) | \(format2(perChunkCPU / 1000)) | "
+                + "\(format2(percentile(sorted, 0.5))) | \(format2(percentile(sorted, 0.99))) | "
+                + "\(format2(Double(midRSS - baseline) / Double(streams))) KiB | \(state.errors) |")
+            exit(state.errors == 0 && state.received == streams * chunks ? 0 : 1)
+        } catch {
+            die("llm-stream: \(error)")
+        }
+    }
+
+    static func threadCPUNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// The router side's tallies; touched only on the router loop.
+private final class ClientState: @unchecked Sendable {
+    // Invariant: every member is used only on the router loop (and read by the driver after it
+    // signalled completion from that loop).
+    var router: LLMRouter?
+    var latencies: [UInt32] = []
+    var received = 0
+    var finished = 0
+    var errors = 0
+    let streams: Int
+
+    init(streams: Int, chunks: Int) {
+        self.streams = streams
+        latencies.reserveCapacity(streams * chunks)
+    }
+
+    func handle(_ event: LLMStreamEvent, done: DispatchSemaphore) {
+        switch event {
+        case .textDelta(let text):
+            let now = CycleClock.now()
+            received += 1
+            if let ticks = UInt64(text.dropFirst(2)) { latencies.append(CycleClock.tenthsOfMicroseconds(now &- ticks)) }
+        case .finished, .error:
+            if case .error = event { errors += 1 }
+            finished += 1
+            if finished == streams { done.signal() }
+        default:
+            break
+        }
+    }
+}
+
+/// Accepts connections for the fake provider.
+private final class FakeProviderAcceptor: IOHandler {
+    let fd: Int32
+    unowned let loop: EventLoop
+    let chunks: Int
+    let interval: Duration
+
+    init(fd: Int32, loop: EventLoop, chunks: Int, interval: Duration) {
+        self.fd = fd
+        self.loop = loop
+        self.chunks = chunks
+        self.interval = interval
+    }
+
+    func handleIO(events: UInt32) {
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = withUnsafeMutableBytes(of: &storage) { raw in
+                accept4(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
+                        Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            }
+            guard client >= 0 else { return }
+            Socket.setNoDelay(client)
+            guard let connection = try? Connection(fd: client, peer: try! SocketAddress(host: "127.0.0.1", port: 0), loop: loop, counter: nil) else {
+                close(client)
+                continue
+            }
+            connection.handler = FakeProviderSession(connection: connection, chunks: chunks, interval: interval)
+        }
+    }
+}
+
+/// One OpenAI-style streaming response: reads a request (head and Content-Length body), then writes
+/// `chunks` SSE events in chunked encoding, one per `interval`, each carrying its send time.
+private final class FakeProviderSession: ConnectionHandler {
+    let connection: Connection
+    let chunks: Int
+    let interval: Duration
+    private var request: [UInt8] = []
+    private var sent = 0
+    private var streaming = false
+
+    init(connection: Connection, chunks: Int, interval: Duration) {
+        self.connection = connection
+        self.chunks = chunks
+        self.interval = interval
+    }
+
+    func connection(_ connection: Connection, received bytes: UnsafeMutableRawBufferPointer) -> Int {
+        guard !streaming else { return bytes.count }
+        request.append(contentsOf: bytes)
+        guard let headEnd = findHeadEnd() else { return bytes.count }
+        let head = String(decoding: request[0..<headEnd], as: UTF8.self).lowercased()
+        var length = 0
+        if let range = head.range(of: "content-length:") {
+            length = Int(head[range.upperBound...].prefix { $0 != "\r" }.filter(\.isNumber)) ?? 0
+        }
+        guard request.count >= headEnd + length else { return bytes.count }
+        request = []
+        streaming = true
+        connection.write(Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8))
+        scheduleNext()
+        return bytes.count
+    }
+
+    private func findHeadEnd() -> Int? {
+        guard request.count >= 4 else { return nil }
+        for i in 3..<request.count where request[i] == 10 && request[i - 1] == 13 && request[i - 2] == 10 && request[i - 3] == 13 {
+            return i + 1
+        }
+        return nil
+    }
+
+    private func scheduleNext() {
+        connection.loop.schedule(after: interval) { [self] in
+            guard !connection.isClosed else { return }
+            if sent < chunks {
+                sent += 1
+                let json = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t=\(CycleClock.now())\"},\"finish_reason\":null}]}"
+                writeEvent(json)
+                scheduleNext()
+            } else {
+                writeEvent("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}")
+                writeEvent("[DONE]")
+                connection.write(Array("0\r\n\r\n".utf8))
+                streaming = false
+            }
+        }
+    }
+
+    private func writeEvent(_ data: String) {
+        let event = "data: \(data)\n\n"
+        connection.write(Array((String(event.utf8.count, radix: 16) + "\r\n" + event + "\r\n").utf8))
+    }
+
+    func connectionDrained(_ connection: Connection) {}
+    func connectionReadEOF(_ connection: Connection) { connection.close() }
+    func connectionClosed(_ connection: Connection) {}
+}
