@@ -241,4 +241,47 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
             return
         }
     }
+
+    @Test(arguments: ["fake_openai.py", "fake_anthropic.py"])
+    func aMidStreamProviderErrorEndsTheGenerationWithoutARetry(script: String) throws {
+        let fake = try PeerServer(script: script)
+        defer { fake.stop() }
+        let provider = script == "fake_openai.py" ? "openai" : "anthropic"
+        let environment = provider == "openai"
+            ? ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"]
+            : ["ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"]
+        let harness = try RouterHarness(environment: environment)
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["\(provider)/error_midstream", "offline/offline"])
+        #expect(!text(events).isEmpty)
+        guard case .error(let error) = events.last?.0 else {
+            Issue.record("expected an error, got \(String(describing: events.last))")
+            return
+        }
+        #expect(error != .cancelled)
+        #expect(events.last?.1 == "\(provider)/error_midstream", "output had started: no fallback")
+        #expect(try fake.recordedRequests().count == 1)
+    }
+
+    @Test func neverPutsTheAPIKeyInAnEventOrError() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let secret = "sk-SECRET-do-not-log-4242"
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": secret, "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1"])
+        defer { harness.stop() }
+        for scenario in ["server_error", "rate_limit", "drop", "error_midstream"] {
+            let events = try harness.run(hello, chain: ["openai/\(scenario)"])
+            #expect(!events.map { String(describing: $0.0) }.joined().contains("SECRET"), "\(scenario) leaked the key")
+        }
+        // A refused connection (nothing listens) is reported without the key or its headers either.
+        let dead = try RouterHarness(environment: ["OPENAI_API_KEY": secret, "OPENAI_BASE_URL": "http://127.0.0.1:1/v1"],
+                                     policy: RetryPolicy(maxAttempts: 1))
+        defer { dead.stop() }
+        let events = try dead.run(hello, chain: ["openai/x"])
+        guard case .error(.network(let message)) = events.last?.0 else {
+            Issue.record("expected a network error, got \(String(describing: events.last))")
+            return
+        }
+        #expect(!message.contains("SECRET"))
+    }
 }
