@@ -284,4 +284,18 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
         }
         #expect(!message.contains("SECRET"))
     }
+
+    @Test func usesTheConfiguredGlobalChainWhenTheCallerNamesNone() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1",
+                                                      "BUILDERAI_MODEL_CHAIN": "openai/server_error -> offline/offline"],
+                                        policy: RetryPolicy(maxAttempts: 1))
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: [])
+        #expect(events.last?.0 == .finished(.end))
+        #expect(events.last?.1 == "offline/offline")
+        #expect(try fake.recordedRequests().count == 1)
+        #expect(throws: LLMError.self) { try ProviderRegistry.fromEnvironment(["BUILDERAI_MODEL_CHAIN": "gpt-4o"]) }
+    }
 }

@@ -35,7 +35,7 @@ public final class LLMRouter {
     @discardableResult
     public func generate(_ request: LLMRequest, chain: [ModelReference],
                          onEvent: @escaping (LLMStreamEvent, ModelReference) -> Void) -> Generation {
-        let generation = Generation(router: self, request: request, chain: chain.isEmpty ? [registry.defaultModel] : chain,
+        let generation = Generation(router: self, request: request, chain: chain.isEmpty ? registry.defaultChain : chain,
                                     onEvent: onEvent)
         active[ObjectIdentifier(generation)] = generation
         generation.next()

@@ -8,7 +8,8 @@
 /// | ollama | none | OLLAMA_HOST, default http://127.0.0.1:11434 |
 /// | offline | none | built in, no network |
 ///
-/// The default model is BUILDERAI_DEFAULT_MODEL when set; otherwise the first provider with a key
+/// A global fallback chain comes from BUILDERAI_MODEL_CHAIN. The default model is its first entry, else
+/// BUILDERAI_DEFAULT_MODEL when set; otherwise the first provider with a key
 /// (OpenAI, Anthropic, Gemini, in that order) with a sensible model; otherwise `offline/offline`,
 /// so a fresh install answers without any key. Keys never appear in logs, errors or descriptions.
 public struct ProviderRegistry: Sendable {
@@ -22,10 +23,14 @@ public struct ProviderRegistry: Sendable {
 
     public private(set) var remotes: [String: Remote]
     public var defaultModel: ModelReference
+    /// What a generation tries when the caller names no chain: BUILDERAI_MODEL_CHAIN
+    /// ("anthropic/claude-sonnet-4-5 -> openai/gpt-4o-mini -> offline/offline"), else the default model.
+    public var defaultChain: [ModelReference]
 
-    public init(remotes: [String: Remote], defaultModel: ModelReference) {
+    public init(remotes: [String: Remote], defaultModel: ModelReference, defaultChain: [ModelReference]? = nil) {
         self.remotes = remotes
         self.defaultModel = defaultModel
+        self.defaultChain = defaultChain ?? [defaultModel]
     }
 
     /// Builds the registry from an environment dictionary.
@@ -66,6 +71,7 @@ public struct ProviderRegistry: Sendable {
         } else {
             model = ModelReference(provider: "offline", model: "offline")
         }
-        return ProviderRegistry(remotes: remotes, defaultModel: model)
+        let chain = try value("BUILDERAI_MODEL_CHAIN").map { text throws(LLMError) in try ModelReference.chain(text) }
+        return ProviderRegistry(remotes: remotes, defaultModel: chain?.first ?? model, defaultChain: chain)
     }
 }
