@@ -13,7 +13,9 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fake_server import ChunkedStreamMixin, serve
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
 REQUESTS = []
@@ -74,7 +76,7 @@ def error_body(kind, message):
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -153,30 +155,8 @@ class Handler(BaseHTTPRequestHandler):
             data = json.dumps(event, separators=(",", ":"))
             self.write_chunk(f"event: {event['type']}\ndata: {data}\n\n".encode())
 
-    def write_chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
 
-    def end_stream(self):
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def drop(self):
-        """Closes the connection without the terminating chunk, as a dropped upstream would."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_RDWR)
-
-
-def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    serve(Handler)

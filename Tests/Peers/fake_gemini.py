@@ -15,7 +15,9 @@ import re
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fake_server import ChunkedStreamMixin, serve
 from urllib.parse import parse_qs, urlsplit
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
@@ -45,7 +47,7 @@ def response(model, parts=None, finish=None, usage=None):
 FINAL_USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 5, "totalTokenCount": 13}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -69,8 +71,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def event(self, obj):
         data = ("data: " + json.dumps(obj, separators=(",", ": ")) + "\r\n\r\n").encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        self.write_chunk(data)
 
     def do_GET(self):
         if urlsplit(self.path).path == "/__requests":
@@ -128,25 +129,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.event(error_body(503, "The model is overloaded. Please try again later.", "UNAVAILABLE"))
                     break
                 if index == 1 and scenario == "drop":
-                    self.close_connection = True
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
+                    self.drop()
                     return
                 if index == 0 and scenario == "stall":
                     time.sleep(3600)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self.end_stream()
 
-
-def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    serve(Handler)

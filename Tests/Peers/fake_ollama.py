@@ -13,7 +13,9 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fake_server import ChunkedStreamMixin, serve
 from urllib.parse import parse_qs, urlsplit
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
@@ -35,7 +37,7 @@ def final(model, reason="stop"):
                 prompt_eval_count=26, prompt_eval_duration=328493000, eval_count=3, eval_duration=552222000)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -59,8 +61,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def chunk(self, text):
         data = text.encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        self.write_chunk(data)
 
     def do_GET(self):
         if urlsplit(self.path).path == "/__requests":
@@ -107,27 +108,15 @@ class Handler(BaseHTTPRequestHandler):
                     self.chunk(json.dumps({"error": "an error was encountered while running the model"}, separators=(",", ":")) + "\n")
                     break
                 if index == 1 and scenario == "drop":
-                    self.close_connection = True
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
+                    self.drop()
                     return
                 if index == 0 and scenario == "stall":
                     time.sleep(3600)
             else:
                 self.chunk(final(model))
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        self.end_stream()
 
-
-def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    serve(Handler)

@@ -13,7 +13,9 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from fake_server import ChunkedStreamMixin, serve
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
 REQUESTS = []
@@ -51,7 +53,7 @@ def tool_chunks(model):
     yield chunk(model, choices=False, usage={"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60})
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -133,30 +135,8 @@ class Handler(BaseHTTPRequestHandler):
     def send_sse(self, data):
         self.write_chunk(f"data: {data}\n\n".encode())
 
-    def write_chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
 
-    def end_stream(self):
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def drop(self):
-        """Closes the connection without the terminating chunk, as a dropped upstream would."""
-        self.close_connection = True
-        self.wfile.flush()
-        self.connection.shutdown(socket.SHUT_RDWR)
-
-
-def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    serve(Handler)

@@ -96,15 +96,8 @@ extension Message {
             guard let seq else {
                 throw StoreError(kind: .foreignKeyViolation, message: "conversation \(conversationID) does not exist")
             }
-            let message = Message(id: StoreID.make(), conversationID: conversationID, seq: seq, role: role,
-                                  content: content, status: status, model: model, clientID: clientID,
-                                  authorID: authorID, createdAt: now, updatedAt: now)
-            try db.run("""
-                INSERT INTO messages (id, conversation_id, seq, role, content, status, model, client_id, author_id,
-                    created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [message.id, conversationID, seq, role.rawValue, content, status.rawValue, model, clientID,
-                      authorID, now, now])
+            let message = try insert(db, conversationID: conversationID, seq: seq, role: role, content: content,
+                                     status: status, clientID: clientID, authorID: authorID, model: model, at: now)
             return Appended(message: message, inserted: true)
         }
     }
