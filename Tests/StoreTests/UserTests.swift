@@ -67,12 +67,12 @@ import Testing
     @Test func disablingAUserIsStoredAndReported() throws {
         try TestDatabase.with { db in
             let user = try TestDatabase.user(db, at: 1_000)
-            #expect(try User.setDisabled(db, id: user.id, disabled: true, at: 2_000))
+            #expect(try User.setDisabled(db, id: user.id, isDisabled: true, at: 2_000))
             let disabled = try #require(try User.find(db, id: user.id))
-            #expect(disabled.disabled && disabled.updatedAt == 2_000)
-            #expect(try User.setDisabled(db, id: user.id, disabled: false))
-            #expect(try User.find(db, id: user.id)?.disabled == false)
-            #expect(try User.setDisabled(db, id: "missing", disabled: true) == false)
+            #expect(disabled.isDisabled && disabled.updatedAt == 2_000)
+            #expect(try User.setDisabled(db, id: user.id, isDisabled: false))
+            #expect(try User.find(db, id: user.id)?.isDisabled == false)
+            #expect(try User.setDisabled(db, id: "missing", isDisabled: true) == false)
         }
     }
 
@@ -83,7 +83,7 @@ import Testing
             _ = try TestDatabase.user(db, "ops", role: .admin)
             _ = try TestDatabase.user(db, "plain")
             #expect(try User.countAdmins(db) == 2)
-            try User.setDisabled(db, id: first.id, disabled: true)
+            try User.setDisabled(db, id: first.id, isDisabled: true)
             #expect(try User.countAdmins(db) == 1)
         }
     }

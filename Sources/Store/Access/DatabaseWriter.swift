@@ -141,8 +141,8 @@ private class WriteItem: @unchecked Sendable {
     func complete() {}
 }
 
+// Invariant: as WriteItem's (handed over through the queue's lock, then writer-thread only).
 private final class TypedWriteItem<T: Sendable>: WriteItem, @unchecked Sendable {
-    // Invariant: as WriteItem's.
     private let work: @Sendable (SQLiteConnection) throws -> T
     private let completion: @Sendable (Result<T, any Error>) -> Void
     private var outcome: Result<T, any Error>?

@@ -14,18 +14,18 @@ public struct User: Sendable, Equatable {
     public var passwordHash: String
     public var role: Role
     /// A disabled account keeps its data but cannot sign in or use its tokens.
-    public var disabled: Bool
+    public var isDisabled: Bool
     public var createdAt: Int64
     public var updatedAt: Int64
 
     public init(id: String, email: String, displayName: String, passwordHash: String, role: Role = .user,
-                disabled: Bool = false, createdAt: Int64, updatedAt: Int64) {
+                isDisabled: Bool = false, createdAt: Int64, updatedAt: Int64) {
         self.id = id
         self.email = email
         self.displayName = displayName
         self.passwordHash = passwordHash
         self.role = role
-        self.disabled = disabled
+        self.isDisabled = isDisabled
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
@@ -39,7 +39,7 @@ extension User {
 
     init(row: Row) throws {
         self.init(id: row.string(0), email: row.string(1), displayName: row.string(2), passwordHash: row.string(3),
-                  role: try row.storedEnum(4), disabled: row.bool(5), createdAt: row.int64(6), updatedAt: row.int64(7))
+                  role: try row.storedEnum(4), isDisabled: row.bool(5), createdAt: row.int64(6), updatedAt: row.int64(7))
     }
 
     /// Creates an account. An email already taken in any ASCII letter case throws `.uniqueViolation`.
@@ -84,7 +84,7 @@ extension User {
 
     /// Returns whether the user exists.
     @discardableResult
-    public static func setDisabled(_ db: SQLiteConnection, id: String, disabled: Bool,
+    public static func setDisabled(_ db: SQLiteConnection, id: String, isDisabled disabled: Bool,
                                    at now: Int64 = StoreClock.nowMilliseconds()) throws -> Bool {
         try db.run("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?", [disabled, now, id]) > 0
     }
