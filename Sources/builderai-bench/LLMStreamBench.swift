@@ -151,6 +151,7 @@ private final class FakeProviderSession: ConnectionHandler {
     private var request: [UInt8] = []
     private var sent = 0
     private var streaming = false
+    private var nextDeadline: UInt64 = 0
 
     init(connection: Connection, chunks: Int, interval: Duration) {
         self.connection = connection
@@ -171,6 +172,10 @@ private final class FakeProviderSession: ConnectionHandler {
         request = []
         streaming = true
         connection.write(Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8))
+        // Independent streams are not phase-locked: each starts at a random point of its first
+        // interval, then keeps an exact period (absolute deadlines, no drift).
+        let period = FakeProviderSession.nanoseconds(interval)
+        nextDeadline = connection.loop.now &+ UInt64.random(in: 0..<max(period, 1))
         scheduleNext()
         return bytes.count
     }
@@ -183,8 +188,15 @@ private final class FakeProviderSession: ConnectionHandler {
         return nil
     }
 
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
     private func scheduleNext() {
-        connection.loop.schedule(after: interval) { [self] in
+        let deadline = nextDeadline
+        nextDeadline &+= FakeProviderSession.nanoseconds(interval)
+        connection.loop.schedule(at: deadline) { [self] in
             guard !connection.isClosed else { return }
             if sent < chunks {
                 sent += 1
