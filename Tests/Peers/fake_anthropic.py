@@ -9,17 +9,12 @@ rate_limit, server_error, drop, stall, slow (`X-Fake-Chunks`, `X-Fake-Interval-M
 recorded and served back as JSON at GET /__requests.
 """
 import json
-import socket
-import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from fake_server import ChunkedStreamMixin, serve
+from fake_server import FakeProviderMixin, recorded, serve
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
-REQUESTS = []
-LOCK = threading.Lock()
 
 
 def message_start(model, input_tokens):
@@ -76,26 +71,16 @@ def error_body(kind, message):
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"}
 
 
-class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass  # keep test output quiet
+class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path != "/__requests":
             return self.send_json(404, error_body("not_found_error", "Not found"))
-        with LOCK:
-            self.send_json(200, REQUESTS)
+        self.send_json(200, recorded())
 
     def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            body = None
-        with LOCK:
-            REQUESTS.append({"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": body})
+        body = self.read_json_body()
+        self.record(body)
         if not self.path.split("?")[0].endswith("/messages"):
             return self.send_json(404, error_body("not_found_error", "Not found"))
         model = (body or {}).get("model", "fake")
@@ -107,7 +92,7 @@ class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
         if scenario == "server_error":
             return self.send_json(500, error_body("api_error", "Internal server error"))
 
-        self.start_stream()
+        self.start_stream("text/event-stream; charset=utf-8", [("Cache-Control", "no-cache")])
         if scenario == "tools":
             self.send_events(tool_events(model))
         elif scenario == "error_midstream":
@@ -129,22 +114,6 @@ class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
             self.send_events(text_events(model, ["Hello", " from", " the fake", " Anthropic."]))
         self.end_stream()
 
-    def send_json(self, status, value, headers=None):
-        data = json.dumps(value).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, text in (headers or {}).items():
-            self.send_header(name, text)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def start_stream(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
 
     def send_events(self, events, interval=0):
         for event in events:

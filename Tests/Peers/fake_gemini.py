@@ -12,18 +12,14 @@ second per event). Stdlib only.
 """
 import json
 import re
-import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from fake_server import ChunkedStreamMixin, serve
+from fake_server import FakeProviderMixin, recorded, serve
 from urllib.parse import parse_qs, urlsplit
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
 PATH = re.compile(r"^/v1beta/models/([^/:]+):streamGenerateContent$")
-RECORDED = []
-LOCK = threading.Lock()
 
 
 def error_body(code, message, status, details=None):
@@ -47,27 +43,10 @@ def response(model, parts=None, finish=None, usage=None):
 FINAL_USAGE = {"promptTokenCount": 8, "candidatesTokenCount": 5, "totalTokenCount": 13}
 
 
-class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def record(self, body):
-        parts = urlsplit(self.path)
-        with LOCK:
-            RECORDED.append({"method": self.command, "path": parts.path, "query": parse_qs(parts.query),
-                             "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-
-    def send_json(self, status, obj, headers=()):
-        data = json.dumps(obj, indent=2).encode() + b"\n"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
+    json_content_type = "application/json; charset=UTF-8"
+    json_dumps_options = {"indent": 2}
+    json_suffix = b"\n"
 
     def event(self, obj):
         data = ("data: " + json.dumps(obj, separators=(",", ": ")) + "\r\n\r\n").encode()
@@ -75,18 +54,13 @@ class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
 
     def do_GET(self):
         if urlsplit(self.path).path == "/__requests":
-            with LOCK:
-                self.send_json(200, RECORDED)
+            self.send_json(200, recorded())
             return
         self.record(None)
         self.send_json(404, error_body(404, "Not found.", "NOT_FOUND"))
 
     def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json_body()
         self.record(body)
         url = urlsplit(self.path)
         match = PATH.match(url.path)
@@ -110,10 +84,7 @@ class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
         if scenario == "server_error":
             return self.send_json(500, error_body(500, "An internal error has occurred.", "INTERNAL"))
 
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self.start_stream("text/event-stream")
         if scenario == "tools":
             declarations = (body.get("tools") or [{}])[0].get("functionDeclarations") or [{}]
             call = {"functionCall": {"name": declarations[0].get("name", "get_weather"), "args": {"city": "Paris"}}}

@@ -10,17 +10,13 @@ closed mid-stream), stall (headers and one line, then silence), slow (half a sec
 Stdlib only.
 """
 import json
-import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from fake_server import ChunkedStreamMixin, serve
-from urllib.parse import parse_qs, urlsplit
+from fake_server import FakeProviderMixin, recorded, serve
+from urllib.parse import urlsplit
 
 SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
-RECORDED = []
-LOCK = threading.Lock()
 
 
 def line(model, content="", done=False, tool_calls=None, **extra):
@@ -37,27 +33,10 @@ def final(model, reason="stop"):
                 prompt_eval_count=26, prompt_eval_duration=328493000, eval_count=3, eval_duration=552222000)
 
 
-class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def record(self, body):
-        parts = urlsplit(self.path)
-        with LOCK:
-            RECORDED.append({"method": self.command, "path": parts.path, "query": parse_qs(parts.query),
-                             "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-
-    def send_json(self, status, obj, headers=()):
-        data = json.dumps(obj, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
+    json_content_type = "application/json; charset=utf-8"
+    json_dumps_options = {"separators": (",", ":")}
+    json_suffix = b""
 
     def chunk(self, text):
         data = text.encode()
@@ -65,18 +44,13 @@ class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
 
     def do_GET(self):
         if urlsplit(self.path).path == "/__requests":
-            with LOCK:
-                self.send_json(200, RECORDED)
+            self.send_json(200, recorded())
             return
         self.record(None)
         self.send_json(404, {"error": "not found"})
 
     def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = self.read_json_body()
         self.record(body)
         if urlsplit(self.path).path != "/api/chat":
             return self.send_json(404, {"error": "404 page not found"})
@@ -89,10 +63,7 @@ class Handler(ChunkedStreamMixin, BaseHTTPRequestHandler):
         if scenario == "server_error":
             return self.send_json(500, {"error": "llama runner process has terminated"})
 
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self.start_stream("application/x-ndjson")
         if scenario == "tools":
             calls = [{"function": {"name": (body.get("tools") or [{}])[0].get("function", {}).get("name", "get_weather"),
                                    "arguments": {"city": "Toronto"}}}]
