@@ -54,14 +54,14 @@ extension App {
             conditions.append("(\(key), \(id)) < (?, ?)")
             parameters += [cursor.sortKey, cursor.id]
         }
-        let limit = RecordPaging.limit(limit)
+        let limit = keysetLimit(limit)
         parameters.append(limit + 1)
         let rows = try db.query("""
             SELECT \(columns), \(key) FROM \(tables)
             WHERE \(conditions.joined(separator: " AND "))
             ORDER BY \(key) DESC, \(id) DESC LIMIT ?
             """, parameters) { row in (app: try decode(row), key: row.int64(18)) }
-        return RecordPaging.page(rows, limit: limit, item: \.app) { PageCursor(sortKey: $0.key, id: $0.app.id) }
+        return Page(keysetRows: rows, limit: limit, item: \.app) { PageCursor(sortKey: $0.key, id: $0.app.id) }
     }
 
     /// Published apps matching the words of `query`, best first (FTS5 bm25). A word in the name
@@ -82,7 +82,7 @@ extension App {
             after = "AND (r.score, a.id) > (?, ?)"
             parameters += [Double(bitPattern: UInt64(bitPattern: cursor.sortKey)), cursor.id]
         }
-        let limit = RecordPaging.limit(limit)
+        let limit = keysetLimit(limit)
         parameters.append(limit + 1)
         let rows = try db.query("""
             SELECT \(columns), r.score
@@ -93,7 +93,7 @@ extension App {
             WHERE a.status = 'published' \(after)
             ORDER BY r.score, a.id LIMIT ?
             """, parameters) { row in (app: try decode(row), score: row.double(18)) }
-        return RecordPaging.page(rows, limit: limit, item: \.app) {
+        return Page(keysetRows: rows, limit: limit, item: \.app) {
             PageCursor(sortKey: Int64(bitPattern: $0.score.bitPattern), id: $0.app.id)
         }
     }
@@ -133,21 +133,5 @@ extension App {
         default:
             false
         }
-    }
-}
-
-/// Keyset-page helpers shared by the marketplace and operations listings (audit log, reviews, installations).
-enum RecordPaging {
-    /// Page sizes are clamped so a client cannot ask for the whole table at once.
-    static func limit(_ requested: Int) -> Int {
-        min(max(requested, 1), 100)
-    }
-
-    /// Turns `limit + 1` fetched rows into a page: the extra row only proves there is a next page.
-    static func page<Fetched, Item: Sendable>(_ rows: [Fetched], limit: Int, item: (Fetched) -> Item,
-                                              cursor: (Fetched) -> PageCursor) -> Page<Item> {
-        let kept = rows.prefix(limit)
-        let next = rows.count > limit ? kept.last.map(cursor)?.encoded : nil
-        return Page(items: kept.map(item), nextCursor: next)
     }
 }

@@ -45,7 +45,7 @@ extension AuditEntry {
     /// an administrator pages appear before the first page, never inside the listing.
     public static func recent(_ db: SQLiteConnection, cursor: PageCursor? = nil,
                               limit: Int = 50) throws -> Page<AuditEntry> {
-        let limit = RecordPaging.limit(limit)
+        let limit = keysetLimit(limit)
         let rows: [AuditEntry]
         if let cursor {
             rows = try db.query("""
@@ -61,7 +61,7 @@ extension AuditEntry {
     /// The history of one object, newest first, one keyset page at a time.
     public static func forTarget(_ db: SQLiteConnection, targetType: String, targetID: String,
                                  cursor: PageCursor? = nil, limit: Int = 50) throws -> Page<AuditEntry> {
-        let limit = RecordPaging.limit(limit)
+        let limit = keysetLimit(limit)
         let rows: [AuditEntry]
         if let cursor {
             rows = try db.query("""
@@ -86,7 +86,7 @@ extension AuditEntry {
     }
 
     private static func page(_ rows: [AuditEntry], limit: Int) -> Page<AuditEntry> {
-        RecordPaging.page(rows, limit: limit, item: { $0 }) { PageCursor(sortKey: $0.at, id: String($0.id)) }
+        Page(keysetRows: rows, limit: limit) { PageCursor(sortKey: $0.at, id: String($0.id)) }
     }
 
     static let columns = "id, at, actor_id, action, target_type, target_id, details, ip"

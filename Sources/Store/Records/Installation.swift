@@ -91,7 +91,7 @@ extension Installation {
     /// A user's installations, newest first, one keyset page at a time.
     public static func list(_ db: SQLiteConnection, userID: String, cursor: PageCursor? = nil,
                             limit: Int = 20) throws -> Page<Installation> {
-        let limit = RecordPaging.limit(limit)
+        let limit = keysetLimit(limit)
         let rows: [Installation]
         if let cursor {
             rows = try db.query("""
@@ -104,7 +104,7 @@ extension Installation {
                 ORDER BY installed_at DESC, id DESC LIMIT ?
                 """, [userID, limit + 1], decode)
         }
-        return RecordPaging.page(rows, limit: limit, item: { $0 }) {
+        return Page(keysetRows: rows, limit: limit) {
             PageCursor(sortKey: $0.installedAt, id: $0.id)
         }
     }

@@ -66,3 +66,21 @@ public struct PageCursor: Sendable, Equatable {
         return out
     }
 }
+
+/// The page size every keyset listing accepts: at least one row, so a page always moves the cursor,
+/// and at most 100, so a client cannot ask for a whole table in one request.
+func keysetLimit(_ requested: Int) -> Int { min(max(requested, 1), 100) }
+
+extension Page {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row only proves a next page exists,
+    /// which saves clients a last, empty request.
+    init<Fetched>(keysetRows rows: [Fetched], limit: Int, item: (Fetched) -> Item, cursor: (Fetched) -> PageCursor) {
+        let kept = rows.prefix(limit)
+        self.init(items: kept.map(item), nextCursor: rows.count > limit ? kept.last.map(cursor)?.encoded : nil)
+    }
+
+    /// The same, when the fetched rows are the items.
+    init(keysetRows rows: [Item], limit: Int, cursor: (Item) -> PageCursor) {
+        self.init(keysetRows: rows, limit: limit, item: { $0 }, cursor: cursor)
+    }
+}

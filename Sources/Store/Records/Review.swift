@@ -74,7 +74,7 @@ extension Review {
     /// page at a time.
     public static func list(_ db: SQLiteConnection, appID: String, cursor: PageCursor? = nil,
                             limit: Int = 20) throws -> Page<Review> {
-        let limit = RecordPaging.limit(limit)
+        let limit = keysetLimit(limit)
         let rows: [Review]
         if let cursor {
             rows = try db.query("""
@@ -86,7 +86,7 @@ extension Review {
                 SELECT \(columns) FROM reviews WHERE app_id = ? ORDER BY created_at DESC, id DESC LIMIT ?
                 """, [appID, limit + 1], decode)
         }
-        return RecordPaging.page(rows, limit: limit, item: { $0 }) {
+        return Page(keysetRows: rows, limit: limit) {
             PageCursor(sortKey: $0.createdAt, id: $0.id)
         }
     }

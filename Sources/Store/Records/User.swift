@@ -120,20 +120,3 @@ extension Row {
         return value
     }
 }
-
-/// The page size every keyset listing accepts: at least one row, so a page always moves the cursor,
-/// and a bound, so a client cannot ask for the whole table.
-func keysetLimit(_ limit: Int) -> Int { min(max(limit, 1), 1_000) }
-
-extension Page {
-    /// Builds a page from up to `limit + 1` fetched rows: the extra row only proves a next page exists,
-    /// which saves clients a last, empty request.
-    init(keysetRows rows: [Item], limit: Int, cursor: (Item) -> PageCursor) {
-        guard rows.count > limit else {
-            self.init(items: rows, nextCursor: nil)
-            return
-        }
-        let items = Array(rows.prefix(limit))
-        self.init(items: items, nextCursor: items.last.map { cursor($0).encoded })
-    }
-}
