@@ -80,4 +80,17 @@ import Testing
         let error = #expect(throws: LLMError.self) { try ModelReference.chain("openai/gpt-4o -> nonsense") }
         #expect(error == .badRequest("'nonsense' is not a model reference; write provider/model, e.g. openai/gpt-4o-mini"))
     }
+
+    @Test func readsProvidersFromTheEnvironmentWithOllamaOnItsDefaultPort() throws {
+        let bare = try ProviderRegistry.fromEnvironment([:])
+        #expect(bare.defaultModel == ModelReference(provider: "offline", model: "offline"))
+        #expect(bare.remotes["ollama"]?.isConfigured == true)
+        #expect(bare.remotes["ollama"]?.endpoint.baseURL == "http://127.0.0.1:11434")
+        #expect(bare.remotes["openai"]?.isConfigured == false)
+        #expect(bare.remotes["anthropic"]?.isConfigured == false)
+        let keyed = try ProviderRegistry.fromEnvironment(["ANTHROPIC_API_KEY": "k", "OLLAMA_HOST": "gpu-box:11434"])
+        #expect(keyed.defaultModel.provider == "anthropic")
+        #expect(keyed.remotes["ollama"]?.endpoint.baseURL == "http://gpu-box:11434")
+        #expect(keyed.defaultChain == [keyed.defaultModel])
+    }
 }

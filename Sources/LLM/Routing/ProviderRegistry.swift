@@ -54,7 +54,9 @@ public struct ProviderRegistry: Sendable {
                                    isConfigured: geminiKey != nil)
         var ollama = value("OLLAMA_HOST") ?? "http://127.0.0.1:11434"
         if !ollama.hasPrefix("http://") && !ollama.hasPrefix("https://") { ollama = "http://" + ollama }
-        remotes["ollama"] = Remote(codec: OllamaCodec(), endpoint: ProviderEndpoint(baseURL: ollama), isConfigured: value("OLLAMA_HOST") != nil)
+        // Ollama needs no key and its clients default to the local port, so it is always callable;
+        // if nothing listens there, the call fails with a connection error that says so.
+        remotes["ollama"] = Remote(codec: OllamaCodec(), endpoint: ProviderEndpoint(baseURL: ollama), isConfigured: true)
 
         let model: ModelReference
         if let configured = value("BUILDERAI_DEFAULT_MODEL") {
