@@ -1,3 +1,4 @@
+import Net
 import Testing
 import TestSupport
 @testable import LLM

@@ -1,3 +1,4 @@
+import Net
 /// The Anthropic Messages wire format (`POST {baseURL}/messages`, streamed as named SSE events).
 public struct AnthropicCodec: ProviderCodec {
     /// The API version the request and stream shapes here follow.

@@ -1,3 +1,4 @@
+import Net
 /// The OpenAI Chat Completions wire format (`POST {baseURL}/chat/completions`, streamed as SSE), which
 /// most self-hosted and third-party "OpenAI-compatible" servers also speak.
 public struct OpenAICodec: ProviderCodec {

@@ -1,5 +1,5 @@
-/// Keeps calls away from a provider that keeps failing, so a dead one costs one fast skip instead of
-/// a timeout per request.
+/// Keeps calls away from a service (an LLM provider, an MCP replica) that keeps failing, so a dead one
+/// costs one fast skip instead of a timeout per request.
 ///
 /// Closed: calls flow; `failureThreshold` consecutive failures open it. Open: calls are refused until
 /// `cooldown` has passed. Half-open: one trial call is let through; success closes it, failure opens
@@ -41,12 +41,8 @@ public struct CircuitBreaker: Sendable, Equatable {
         state = .closed(consecutiveFailures: 0)
     }
 
-    /// Only failures that say something about the provider count (not bad requests or cancellations).
-    public mutating func recordFailure(_ error: LLMError, now: UInt64) {
-        guard error.isRetryable else {
-            if case .halfOpen = state { state = .halfOpen(trialInFlight: false) }
-            return
-        }
+    /// A failure that says something about the service (it is down, overloaded, timing out).
+    public mutating func recordFailure(now: UInt64) {
         switch state {
         case .closed(let failures):
             state = failures + 1 >= failureThreshold ? .open(until: now &+ nanoseconds(cooldown))
@@ -54,6 +50,12 @@ public struct CircuitBreaker: Sendable, Equatable {
         case .halfOpen, .open:
             state = .open(until: now &+ nanoseconds(cooldown))
         }
+    }
+
+    /// A call that ended without telling anything about the service's health (the caller's own bad
+    /// request, a cancellation): it neither opens nor closes the breaker, but frees a half-open trial.
+    public mutating func recordNeutralOutcome() {
+        if case .halfOpen = state { state = .halfOpen(trialInFlight: false) }
     }
 
     private func nanoseconds(_ duration: Duration) -> UInt64 {
