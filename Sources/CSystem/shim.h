@@ -39,3 +39,25 @@ static inline long csystem_read(int fd, void *buffer, size_t count) {
 static inline long csystem_send(int fd, const void *buffer, size_t count, int flags) {
     return syscall(SYS_sendto, fd, buffer, count, flags, (void *)0, 0);
 }
+#include <spawn.h>
+// Child processes (Net/Process): GNU extensions hidden like accept4 above, and pidfd_open, which
+// glibc 2.36 has no wrapper for. pidfd_open is 434 on every architecture.
+extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+extern int pipe2(int fds[2], int flags);
+static inline int csystem_pipe2(int fds[2], int flags) {
+    return pipe2(fds, flags);
+}
+static inline int csystem_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+static inline int csystem_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+static inline int csystem_pidfd_open(pid_t pid, unsigned int flags) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+#else
+    return (int)syscall(434, pid, flags);
+#endif
+}

@@ -105,14 +105,7 @@ public enum WebSocketHandshake {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         _ = EVP_Digest(input, input.count, &digest, &length, EVP_sha1(), nil)
-        return base64(Array(digest[0..<Int(length)]))
-    }
-
-    /// Standard base64 with padding, via libcrypto.
-    public static func base64(_ bytes: [UInt8]) -> String {
-        var out = [UInt8](repeating: 0, count: (bytes.count + 2) / 3 * 4 + 1)
-        let n = EVP_EncodeBlock(&out, bytes, Int32(bytes.count))
-        return String(decoding: out[0..<Int(n)], as: UTF8.self)
+        return base64Encoded(Array(digest[0..<Int(length)]))
     }
 
     /// A valid key is 24 base64 characters decoding to 16 bytes (so it ends in "==").
