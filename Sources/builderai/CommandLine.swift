@@ -12,6 +12,7 @@ struct ServeOptions {
     var echoEndpoint = true
     var busyPollMicroseconds = 0
     var durability = Durability.normal
+    var mcpServers = "mcp-servers"
 
     static let help = """
     Usage: builderai serve [options]
@@ -28,10 +29,13 @@ struct ServeOptions {
       --durability MODE       normal (survives a crash) or full (also power loss) (BUILDERAI_DURABILITY)
       --busy-poll-us N        spin this long for more events before sleeping (BUILDERAI_BUSY_POLL_US, default 0)
       --no-echo               disable the /ws/echo endpoint (BUILDERAI_ECHO=0)
+      --mcp-servers DIR       MCP server definitions, every *.json file in DIR
+                              (BUILDERAI_MCP_SERVERS, default ./mcp-servers; a missing DIR means none)
       -h, --help              show this help
 
     Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 64 for a bad flag or value,
-    69 when the address cannot be bound (for example the port is in use), 70 for other failures.
+    69 when the address cannot be bound (for example the port is in use), 70 for other failures,
+    78 for an invalid MCP server definition.
     """
 
     /// Parses flags after `serve`, starting from the environment.
@@ -56,6 +60,7 @@ struct ServeOptions {
             options.durability = mode
         }
         if let v = environment["BUILDERAI_BUSY_POLL_US"] { options.busyPollMicroseconds = try value("BUILDERAI_BUSY_POLL_US", v) }
+        if let v = environment["BUILDERAI_MCP_SERVERS"] { options.mcpServers = v }
 
         var index = 0
         func next(_ flag: String) throws(UsageError) -> String {
@@ -90,6 +95,7 @@ struct ServeOptions {
                 guard let mode = Durability(rawValue: raw) else { throw UsageError("--durability must be normal or full, got '\(raw)'") }
                 options.durability = mode
             case "--busy-poll-us": options.busyPollMicroseconds = try value("--busy-poll-us", try argument())
+            case "--mcp-servers": options.mcpServers = try argument()
             case "-h", "--help": throw UsageError.helpRequested
             default: throw UsageError("unknown option '\(arguments[index])'")
             }

@@ -1,6 +1,8 @@
 import API
 import CSystem
+import Dispatch
 import Glibc
+import MCP
 import Net
 import Store
 
@@ -13,6 +15,7 @@ Commands:
   migrate             apply pending database migrations and exit
   db backup PATH      copy the live database to PATH (safe while the server runs)
   db check            run SQLite's integrity and foreign key checks
+  mcp check           start every MCP server defined, list its tools, and report its state
   version             print the version
 
 The database commands take --data-dir DIR (BUILDERAI_DATA_DIR, default ./data).
@@ -65,6 +68,12 @@ func serve(_ arguments: [String]) -> Never {
         fail("\(error.message)\nRun 'builderai serve --help' for the options.", code: 64)
     }
     Log.level = options.logLevel
+    let mcpDefinitions: [MCPServerDefinition]
+    do {
+        mcpDefinitions = try MCPServerDefinition.load(directory: options.mcpServers, environment: environment())
+    } catch {
+        fail("invalid MCP server definition: \(error)", code: 78)
+    }
     // Before any thread starts, so that every thread inherits the blocked mask.
     let signals = shutdownSignals()
     Socket.raiseOpenFileLimit()
@@ -99,12 +108,20 @@ func serve(_ arguments: [String]) -> Never {
         }
         fail("cannot start: \(error)", code: 70)
     }
+    let mcp: MCPManager
+    do {
+        mcp = try MCPWiring.start(loops: server.loops, store: store, definitions: mcpDefinitions)
+    } catch {
+        fail("cannot start the MCP manager: \(error)", code: 70)
+    }
     Log.info("listening", ["address": "\(options.host):\(server.port)", "loops": String(server.loops.count),
                            "version": version, "database": store.path])
 
     var info = signalfd_siginfo()
     while read(signals, &info, MemoryLayout<signalfd_siginfo>.size) < 0 && errno == EINTR {}
     Log.info("shutting down", ["signal": info.ssi_signo == UInt32(SIGINT) ? "SIGINT" : "SIGTERM"])
+    // MCP first: its children must be ended while the loops that watch them still run.
+    waitFor { await mcp.shutdown(grace: .seconds(2)) }
     server.shutdown()
     store.close()
     Log.info("stopped")
@@ -172,6 +189,16 @@ func database(_ arguments: [String]) -> Never {
     }
 }
 
+/// Runs async work from the main thread (which is not part of the concurrency pool) and waits.
+func waitFor(_ work: @escaping @Sendable () async -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        await work()
+        done.signal()
+    }
+    done.wait()
+}
+
 MemoryTuning.apply()
 var arguments = Array(CommandLine.arguments.dropFirst())
 let command = arguments.isEmpty ? "serve" : arguments.removeFirst()
@@ -179,6 +206,7 @@ switch command {
 case "serve": serve(arguments)
 case "migrate": migrate(arguments)
 case "db": database(arguments)
+case "mcp": mcpCommand(arguments)
 case "version", "--version": print("builderai \(version)")
 case "-h", "--help", "help": print(usage)
 default: fail("unknown command '\(command)'\n\(usage)", code: 64)

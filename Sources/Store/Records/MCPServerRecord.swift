@@ -1,5 +1,5 @@
 /// How the MCP supervisor talks to a server.
-public enum MCPTransport: String, Sendable, Equatable, CaseIterable {
+public enum MCPServerTransport: String, Sendable, Equatable, CaseIterable {
     /// A child process speaking JSON-RPC over stdin/stdout.
     case stdio
     /// Streamable HTTP.
@@ -17,7 +17,7 @@ public struct MCPServerRecord: Sendable, Equatable {
     public var name: String
     /// Replicas serving the same tools share a group; nil for a server on its own.
     public var groupName: String?
-    public var transport: MCPTransport
+    public var transport: MCPServerTransport
     public var definition: String
     public var enabled: Bool
     public var startAtBoot: Bool
@@ -27,7 +27,7 @@ public struct MCPServerRecord: Sendable, Equatable {
     public var createdAt: Int64
     public var updatedAt: Int64
 
-    public init(id: String, name: String, groupName: String?, transport: MCPTransport, definition: String,
+    public init(id: String, name: String, groupName: String?, transport: MCPServerTransport, definition: String,
                 enabled: Bool, startAtBoot: Bool, healthIntervalMs: Int64, healthTimeoutMs: Int64,
                 callTimeoutMs: Int64, createdAt: Int64, updatedAt: Int64) {
         self.id = id
@@ -50,7 +50,7 @@ extension MCPServerRecord {
     /// or a non-positive interval or timeout is a `.constraintViolation`.
     @discardableResult
     public static func insert(_ db: SQLiteConnection, name: String, groupName: String? = nil,
-                              transport: MCPTransport, definition: String, enabled: Bool = true,
+                              transport: MCPServerTransport, definition: String, enabled: Bool = true,
                               startAtBoot: Bool = true, healthIntervalMs: Int64 = 30_000,
                               healthTimeoutMs: Int64 = 5_000, callTimeoutMs: Int64 = 60_000,
                               at now: Int64 = StoreClock.nowMilliseconds()) throws -> MCPServerRecord {
@@ -113,7 +113,7 @@ extension MCPServerRecord {
         """
 
     static func decode(_ row: Row) throws -> MCPServerRecord {
-        guard let transport = MCPTransport(rawValue: row.string(3)) else {
+        guard let transport = MCPServerTransport(rawValue: row.string(3)) else {
             throw StoreError(kind: .decoding, message: "mcp_servers.transport '\(row.string(3))' is not a transport")
         }
         return MCPServerRecord(id: row.string(0), name: row.string(1), groupName: row.optionalString(2),
