@@ -125,18 +125,21 @@ import Testing
             let victim = try #require(await fleet.manager.processID("r1"))
             kill(victim, SIGKILL)
             // A call written to r1 in the instant before its death shows may have reached it: that
-            // one is reported, not repeated. Every other call lands on r2.
+            // one is reported, not repeated. Every other call succeeds: on r2 while r1 is down (its
+            // restart takes a Python start-up), on either once r1 is back.
             var lost = 0
+            var onSecond = 0
             for _ in 0..<20 {
                 do {
                     let result = try await fleet.manager.callTool("pool__whoami", arguments: .object([:]))
-                    #expect(result.text == "r2")
+                    if result.text == "r2" { onSecond += 1 }
                 } catch {
                     guard case .mayHaveBeenDelivered(let reason) = error as? MCPError else { throw error }
                     #expect(reason.contains("killed by signal 9"))
                     lost += 1
                 }
             }
+            #expect(onSecond >= 1)
             #expect(lost <= 1)
             #expect(fleet.manager.server("r1")?.state != .healthy || fleet.manager.server("r1")?.restarts == 1)
             try await fleet.waitFor { $0.server("r1")?.state == .healthy && $0.server("r1")?.restarts == 1 }

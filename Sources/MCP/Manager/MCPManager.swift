@@ -50,6 +50,9 @@ public final class MCPManager: Sendable {
         var status: [String: MCPServerStatus] = [:]
         var toolIndex: [String: (group: String, tool: String)] = [:]
         var entries: [MCPToolEntry] = []
+        /// Calls routed to each server and not finished: counted here, at routing time, so that a
+        /// burst of calls spreads before any replica has reported its own count.
+        var assigned: [String: Int] = [:]
         var started = false
         var shutDown = false
     }
@@ -232,6 +235,7 @@ public final class MCPManager: Sendable {
             let detail = (reasons + (reasons.isEmpty ? states : [])).joined(separator: "; ")
             return deliver(.failure(.unavailable("no replica of \(group) can take \(tool) now (\(detail))")))
         }
+        let name = replica.definition.name
         replica.loop.execute { [self] in
             replica.call(tool: tool, arguments: arguments, timeout: timeout,
                          onProgress: onProgress.map { relay in { progress in relay(progress) } },
@@ -243,6 +247,7 @@ public final class MCPManager: Sendable {
                              if !handle.attach(cancel) { connection.cancel(id) }
                          }) { [self] result in
                 _ = handle.attach(nil)
+                registry.withLock { state in state.assigned[name] = max(0, (state.assigned[name] ?? 1) - 1) }
                 if case .failure(.notDelivered(let reason)) = result {
                     Log.debug("mcp call rerouted", ["server": replica.definition.name, "tool": tool, "reason": reason])
                     return attempt(group: group, tool: tool, arguments: arguments, timeout: timeout,
@@ -255,19 +260,21 @@ public final class MCPManager: Sendable {
         }
     }
 
-    /// Healthy before degraded; then the fewest calls in flight; then the lowest latency.
+    /// Healthy before degraded; then the fewest calls routed there and not finished; ties broken at
+    /// random, so equal replicas share the load. Claims the call for the replica it returns.
     private func pickReplica(group: String, tool: String, excluding: Set<String>) -> MCPReplica? {
         registry.withLock { state in
             let candidates = state.status.values.filter { status in
                 status.group == group && status.state.takesCalls && !status.breakerOpen && !excluding.contains(status.name)
                     && status.tools.contains { $0.name == tool }
-            }
+            }.shuffled()
             let best = candidates.min { a, b in
                 if a.state != b.state { return a.state == .healthy }
-                if a.inFlight != b.inFlight { return a.inFlight < b.inFlight }
-                return (a.latencyMs ?? .infinity) < (b.latencyMs ?? .infinity)
+                return state.assigned[a.name, default: 0] < state.assigned[b.name, default: 0]
             }
-            return best.flatMap { state.replicas[$0.name] }
+            guard let best, let replica = state.replicas[best.name] else { return nil }
+            state.assigned[best.name, default: 0] += 1
+            return replica
         }
     }
 

@@ -38,7 +38,7 @@ final class MCPReplica: @unchecked Sendable {
     static let crashLoopCount = 5
     static let crashWindow: Duration = .seconds(60)
     static let baseBackoff: Duration = .milliseconds(250)
-    static let maxBackoff: Duration = .seconds(30)
+    static let maxBackoff: Duration = .seconds(10)
     static let crashLoopBackoff: Duration = .seconds(60)
     /// Health checks failing in a row before the session is dropped and rebuilt.
     static let failedChecksBeforeReconnect = 3
@@ -170,8 +170,12 @@ final class MCPReplica: @unchecked Sendable {
         if error == .sessionExpired {
             delay = .zero
         } else {
-            recentEnds.append(now)
-            recentEnds.removeAll { now &- $0 > MCPConnection.nanoseconds(Self.crashWindow) }
+            // Only a process that keeps dying is a crash loop; an HTTP server that refuses
+            // connections is simply down, and is retried on the ordinary backoff.
+            if definition.transportKind == .stdio {
+                recentEnds.append(now)
+                recentEnds.removeAll { now &- $0 > MCPConnection.nanoseconds(Self.crashWindow) }
+            }
             if recentEnds.count >= Self.crashLoopCount {
                 delay = Self.crashLoopBackoff
                 Log.error("mcp server is in a crash loop; marked down", ["server": definition.name,
