@@ -146,6 +146,24 @@ import Testing
         }
     }
 
+    @Test func resourcesAndPromptsAreReachablePerServer() async throws {
+        try await Fleet.with { fleet in
+            try fleet.manager.add(Self.testServer("docs"))
+            fleet.manager.start()
+            try await fleet.waitFor { $0.server("docs")?.state == .healthy }
+            let resources = try await fleet.manager.listResources(server: "docs")
+            #expect(resources.contains { $0["uri"]?.stringValue == "test://hello" })
+            let contents = try await fleet.manager.readResource(server: "docs", uri: "test://hello")
+            #expect(contents.first?["text"]?.stringValue == "hello from docs")
+            #expect(try await fleet.manager.listPrompts(server: "docs").contains { $0["name"]?.stringValue == "greet" })
+            let prompt = try await fleet.manager.getPrompt(server: "docs", prompt: "greet", arguments: ["name": "Lin"])
+            #expect(prompt["messages"]?[0]?["content"]?["text"]?.stringValue == "Hello, Lin!")
+            await #expect(throws: MCPError.unavailable("no server named nobody")) {
+                try await fleet.manager.listPrompts(server: "nobody")
+            }
+        }
+    }
+
     @Test func serversCanBeAddedChangedAndRemovedAtRunTime() async throws {
         try await Fleet.with { fleet in
             fleet.manager.start()

@@ -182,6 +182,34 @@ public final class MCPManager: Sendable {
         }
     }
 
+    // MARK: Resources and prompts (per server, for the API and admins)
+
+    public func listResources(server name: String) async throws(MCPError) -> [JSONValue] {
+        try await onSession(name) { connection, done in connection.listResources(done) }
+    }
+
+    public func readResource(server name: String, uri: String) async throws(MCPError) -> [JSONValue] {
+        try await onSession(name) { connection, done in connection.readResource(uri: uri, done) }
+    }
+
+    public func listPrompts(server name: String) async throws(MCPError) -> [JSONValue] {
+        try await onSession(name) { connection, done in connection.listPrompts(done) }
+    }
+
+    public func getPrompt(server name: String, prompt: String, arguments: [String: String] = [:]) async throws(MCPError) -> JSONValue {
+        try await onSession(name) { connection, done in connection.getPrompt(name: prompt, arguments: arguments, done) }
+    }
+
+    private func onSession<T: Sendable>(_ name: String,
+                                        _ body: @escaping @Sendable (MCPConnection, @escaping (Result<T, MCPError>) -> Void) -> Void)
+        async throws(MCPError) -> T {
+        guard let replica = registry.withLock({ $0.replicas[name] }) else { throw .unavailable("no server named \(name)") }
+        let result = await withCheckedContinuation { (done: CheckedContinuation<Result<T, MCPError>, Never>) in
+            replica.loop.execute { replica.withSession(body) { done.resume(returning: $0) } }
+        }
+        return try result.get()
+    }
+
     // MARK: Calls
 
     /// Calls a tool by its exposed name on the best replica of its group. A call that never reached

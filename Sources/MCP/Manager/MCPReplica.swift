@@ -340,3 +340,14 @@ extension MCPReplica: MCPConnectionDelegate {
         scheduleReconnect(after: error)
     }
 }
+
+extension MCPReplica {
+    /// Runs one request on the live session (resources, prompts); `.unavailable` without one.
+    func withSession<T>(_ body: (MCPConnection, @escaping (Result<T, MCPError>) -> Void) -> Void,
+                        completion: @escaping (Result<T, MCPError>) -> Void) {
+        guard let connection, connection.state == .ready else {
+            return completion(.failure(.unavailable("\(definition.name) is \(state.rawValue)")))
+        }
+        body(connection, completion)
+    }
+}
