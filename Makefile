@@ -47,7 +47,7 @@ test-tsan: deps venv
 	BUILDERAI_TEST_PYTHON=$(abspath $(VENV)/bin/python) \
 	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter NetTests
 
-bench: bench-deps release
+bench: bench-deps venv release
 	bash Tests/Bench/run.sh
 
 clean:

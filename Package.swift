@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "API", dependencies: ["Net", "Store"], swiftSettings: strict),
         .executableTarget(name: "builderai", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP", "Chat", "API"],
                           swiftSettings: strict),
-        .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net", "Store", "LLM"], swiftSettings: strict),
+        .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP"], swiftSettings: strict),
 
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strict),

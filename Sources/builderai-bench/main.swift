@@ -230,6 +230,7 @@ final class BenchDriver {
 
 signal(SIGPIPE, SIG_IGN)
 MemoryTuning.apply()
+MCPBench.runIfAsked()
 runStoreModeIfAsked()
 Socket.raiseOpenFileLimit()
 exit(BenchDriver(options: parseOptions()).start())

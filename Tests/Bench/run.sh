@@ -62,3 +62,26 @@ echo
 echo "| streams | chunks each | chunks/s relayed | router loop CPU µs/chunk | p50 µs | p99 µs | memory per open stream | errors |"
 echo "|---|---|---|---|---|---|---|---|"
 $BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds 10 --data-dir unused
+
+# Issue 5: MCP tool calls through MCPManager on one loop (pinned to core 1) to the official Python SDK
+# test server (started on every core), N echo calls kept in flight. Client CPU is the manager loop
+# thread's CPU time per call: our client's cost, apart from the Python server's.
+ALL_CPUS=0-$(( $(nproc) - 1 ))
+echo
+echo "Issue 5: MCP tool calls"
+echo
+echo "| transport | concurrency | calls/s | p50 µs | p99 µs | client CPU µs/call | errors |"
+echo "|---|---|---|---|---|---|---|"
+for transport in stdio http; do
+  for concurrency in 1 64; do
+    taskset -c 1 $BIN/builderai-bench mcp-calls --transport $transport --concurrency $concurrency \
+      --seconds "$SECONDS_PER_RUN" --python .venv/bin/python --server-cpus "$ALL_CPUS"
+  done
+done
+echo
+echo "Failover: two HTTP replicas in one group (health checks every 200 ms, 500 ms timeout), 8 calls in flight;"
+echo "replica A is killed (SIGKILL) and restarted on its port once seen down; back to healthy counts from A listening again"
+echo
+echo "| detect dead replica ms | calls failed | longest gap ms | back to healthy ms |"
+echo "|---|---|---|---|"
+taskset -c 1 $BIN/builderai-bench mcp-failover --rounds 3 --python .venv/bin/python --server-cpus "$ALL_CPUS"

@@ -57,7 +57,7 @@ import Testing
                 // Calls keep succeeding on b (a liveness check with a generous deadline, not a speed test).
                 let before = served.withLock { $0["b", default: 0] }
                 try await fleet.waitFor(seconds: 20) { _ in served.withLock { $0["b", default: 0] } >= before + 10 }
-                #expect(fleet.manager.server("a")?.state == .down)
+                try await fleet.waitFor(seconds: 10) { $0.server("a")?.state == .down }
                 stop.withLock { $0 = true }
                 try await group.waitForAll()
             }
@@ -124,13 +124,17 @@ import Testing
     @Test func anHTTPServerThatNeverAnswersTimesOutAndIsDown() async throws {
         let silent = try PeerServer(script: "mcp_silent_server.py", arguments: ["--http"])
         defer { silent.stop() }
-        try await Fleet.with { fleet in
+        // Every state change reaches the health sink, so a short-lived "down" between retries is never missed.
+        let reports = Locked<[MCPHealthReport]>([])
+        try await Fleet.with(healthSink: { report in reports.withLock { $0.append(report) } }) { fleet in
             var definition = MCPServerDefinition(name: "mute", endpoint: .streamableHTTP(url: "http://127.0.0.1:\(silent.port)/mcp", headers: [:]))
             definition.initializeTimeout = .milliseconds(800)
             try fleet.manager.add(definition)
             fleet.manager.start()
-            try await fleet.waitFor(seconds: 10) { $0.server("mute")?.state == .down }
-            #expect(fleet.manager.server("mute")?.lastError?.contains("no answer within") == true)
+            try await fleet.waitFor(seconds: 20) { _ in reports.withLock { $0.contains { $0.state == .down } } }
+            let down = try #require(reports.withLock { $0.first { $0.state == .down } })
+            #expect(down.error?.contains("no answer within") == true, "\(down)")
+            #expect(!reports.withLock { $0.contains { $0.state == .healthy } })
         }
     }
 }

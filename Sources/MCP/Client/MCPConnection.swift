@@ -309,15 +309,15 @@ public final class MCPConnection: @unchecked Sendable {
 
     // MARK: Closing
 
-    /// Ends the session; pending requests fail with `.cancelled`. The delegate hears `didClose(nil)`.
+    /// Ends the session. Requests still waiting were sent and may have run, so they fail with
+    /// `.mayHaveBeenDelivered` (`.cancelled` is kept for callers who gave up themselves). The
+    /// delegate hears `didClose(nil)`.
     public func close(grace: Duration = .seconds(2)) {
         guard state != .closed else { return }
         state = .closed
         for id in Array(pending.keys) {
-            if let entry = pending[id], entry.method != "subscriptions/listen" {
-                transport.abandon(id)
-            }
-            finish(id, .failure(.cancelled))
+            transport.abandon(id)
+            finish(id, .failure(.mayHaveBeenDelivered("the session was closed while the request was running")))
         }
         transport.close(grace: grace)
     }

@@ -156,11 +156,18 @@ public final class MCPManager: Sendable {
 
     /// Every server's latest snapshot, by name.
     public func servers() -> [MCPServerStatus] {
-        registry.withLock { $0.status.values.sorted { $0.name < $1.name } }
+        registry.withLock { state in state.status.values.sorted { $0.name < $1.name }.map { Self.withCalls($0, state) } }
     }
 
     public func server(_ name: String) -> MCPServerStatus? {
-        registry.withLock { $0.status[name] }
+        registry.withLock { state in state.status[name].map { Self.withCalls($0, state) } }
+    }
+
+    /// Calls in flight as routing counts them (replicas do not publish per call).
+    private static func withCalls(_ status: MCPServerStatus, _ state: Registry) -> MCPServerStatus {
+        var status = status
+        status.inFlight = state.assigned[status.name] ?? 0
+        return status
     }
 
     /// The tools the LLM may call now: one entry per tool per group, from replicas taking calls.

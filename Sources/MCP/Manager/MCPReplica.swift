@@ -30,6 +30,7 @@ final class MCPReplica: @unchecked Sendable {
     private var healthTimer: LoopTimer?
     private var reconnectTimer: LoopTimer?
     private var running = false
+    private var probing = false
     private var restartRequested = false
     private var closeCompletions: [() -> Void] = []
 
@@ -215,10 +216,13 @@ final class MCPReplica: @unchecked Sendable {
 
     /// Runs a health check now (the timer's tick; tests call it to avoid waiting).
     func checkHealth() {
-        guard let connection, connection.state == .ready else { return }
+        guard let connection, connection.state == .ready, !probing else { return }
+        probing = true
         let started = loop.now
         connection.probe(timeout: definition.healthTimeout) { [weak self, weak connection] result in
-            guard let self, let connection, self.connection === connection else { return }
+            guard let self else { return }
+            probing = false
+            guard let connection, self.connection === connection else { return }
             let elapsed = Double(loop.now &- started) / 1_000_000
             switch result {
             case .success:
@@ -230,7 +234,11 @@ final class MCPReplica: @unchecked Sendable {
             case .failure(let error):
                 failedChecks += 1
                 lastError = "health check failed: \(error)"
-                if failedChecks >= Self.failedChecksBeforeReconnect {
+                // A probe that could not even be delivered (connection refused, process gone) means
+                // the server is down, not slow: rebuild the session now instead of after three.
+                let unreachable: Bool
+                if case .notDelivered = error { unreachable = true } else { unreachable = false }
+                if unreachable || failedChecks >= Self.failedChecksBeforeReconnect {
                     Log.warning("mcp server failed its health checks; reconnecting", ["server": definition.name])
                     connection.close(grace: .seconds(1))
                     return
@@ -299,17 +307,23 @@ final class MCPReplica: @unchecked Sendable {
                                      tool: tool, onProgress: onProgress) { [weak self] result in
             guard let self else { return completion(result) }
             inFlight -= 1
+            // Publishing costs a snapshot under the registry lock: only when routing must learn
+            // something (a failure, a breaker that opened or closed), not per successful call.
+            let wasOpen = !breakerAllowsPeek()
             switch result {
-            case .success: breaker.recordSuccess()
+            case .success:
+                breaker.recordSuccess()
+                if wasOpen { publish() }
             case .failure(let error):
                 if error.countsAgainstServer { breaker.recordFailure(now: loop.now) } else { breaker.recordNeutralOutcome() }
                 if case .notDelivered = error {} else { lastError = "call \(name) failed: \(error)" }
+                publish()
+                // A transport failure is news about the server: check it now, not at the next tick.
+                if error.countsAgainstServer { checkHealth() }
             }
-            publish()
             completion(result.map { MCPResultLimit.apply($0, maxBytes: limit) })
         }
         started(id, connection)
-        publish()
     }
 }
 
