@@ -13,6 +13,8 @@ struct ServeOptions {
     var busyPollMicroseconds = 0
     var durability = Durability.normal
     var mcpServers = "mcp-servers"
+    var prompts = "prompts"
+    var maxSteps = 8
 
     static let help = """
     Usage: builderai serve [options]
@@ -31,7 +33,13 @@ struct ServeOptions {
       --no-echo               disable the /ws/echo endpoint (BUILDERAI_ECHO=0)
       --mcp-servers DIR       MCP server definitions, every *.json file in DIR
                               (BUILDERAI_MCP_SERVERS, default ./mcp-servers; a missing DIR means none)
+      --prompts DIR           system prompt templates, every *.txt in DIR (BUILDERAI_PROMPTS, default ./prompts;
+                              a missing DIR means the built-in default only)
+      --max-steps N           LLM calls one answer may make in its tool loop (BUILDERAI_MAX_STEPS, default 8)
       -h, --help              show this help
+
+    LLM providers come from OPENAI_API_KEY/OPENAI_BASE_URL, ANTHROPIC_API_KEY, GEMINI_API_KEY, OLLAMA_HOST,
+    BUILDERAI_DEFAULT_MODEL and BUILDERAI_MODEL_CHAIN; with none, the offline provider answers.
 
     Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 64 for a bad flag or value,
     69 when the address cannot be bound (for example the port is in use), 70 for other failures,
@@ -61,6 +69,8 @@ struct ServeOptions {
         }
         if let v = environment["BUILDERAI_BUSY_POLL_US"] { options.busyPollMicroseconds = try value("BUILDERAI_BUSY_POLL_US", v) }
         if let v = environment["BUILDERAI_MCP_SERVERS"] { options.mcpServers = v }
+        if let v = environment["BUILDERAI_PROMPTS"] { options.prompts = v }
+        if let v = environment["BUILDERAI_MAX_STEPS"] { options.maxSteps = try value("BUILDERAI_MAX_STEPS", v) }
 
         var index = 0
         func next(_ flag: String) throws(UsageError) -> String {
@@ -96,6 +106,8 @@ struct ServeOptions {
                 options.durability = mode
             case "--busy-poll-us": options.busyPollMicroseconds = try value("--busy-poll-us", try argument())
             case "--mcp-servers": options.mcpServers = try argument()
+            case "--prompts": options.prompts = try argument()
+            case "--max-steps": options.maxSteps = try value("--max-steps", try argument())
             case "-h", "--help": throw UsageError.helpRequested
             default: throw UsageError("unknown option '\(arguments[index])'")
             }
@@ -103,6 +115,7 @@ struct ServeOptions {
         }
         guard options.port <= 65535 else { throw UsageError("--port must be 0...65535, got \(options.port)") }
         guard options.maxConnections > 0 else { throw UsageError("--max-connections must be at least 1") }
+        guard (1...1000).contains(options.maxSteps) else { throw UsageError("--max-steps must be 1...1000, got \(options.maxSteps)") }
         guard options.loops <= 256 else { throw UsageError("--loops must be at most 256") }
         return options
     }

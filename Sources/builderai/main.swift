@@ -1,7 +1,9 @@
 import API
+import Chat
 import CSystem
 import Dispatch
 import Glibc
+import LLM
 import MCP
 import Net
 import Store
@@ -16,6 +18,12 @@ Commands:
   db backup PATH      copy the live database to PATH (safe while the server runs)
   db check            run SQLite's integrity and foreign key checks
   mcp check           start every MCP server defined, list its tools, and report its state
+  user create --email E --name N [--admin]
+                      add an account; prints its id
+  token create --email E [--name LABEL]
+                      make a personal API token for an account; prints it once
+  project create --email E --name N [--model PROVIDER/MODEL] [--mcp GROUP,...]
+                      make a project owned by the account; prints its id
   version             print the version
 
 The database commands take --data-dir DIR (BUILDERAI_DATA_DIR, default ./data).
@@ -74,6 +82,18 @@ func serve(_ arguments: [String]) -> Never {
     } catch {
         fail("invalid MCP server definition: \(error)", code: 78)
     }
+    let providers: ProviderRegistry
+    do {
+        providers = try ProviderRegistry.fromEnvironment(environment())
+    } catch {
+        fail("invalid LLM provider configuration: \(error)", code: 78)
+    }
+    let prompts: PromptLibrary
+    do {
+        prompts = try PromptLibrary(directory: options.prompts)
+    } catch {
+        fail("invalid prompt template: \(error)", code: 78)
+    }
     // Before any thread starts, so that every thread inherits the blocked mask.
     let signals = shutdownSignals()
     Socket.raiseOpenFileLimit()
@@ -95,6 +115,8 @@ func serve(_ arguments: [String]) -> Never {
     var router = Router()
     HealthRoutes.register(on: &router, version: version)
     if options.echoEndpoint { router.webSocket("/ws/echo", EchoWebSocket.route) }
+    let chatEndpoint = ChatEndpoint()
+    router.webSocket(ChatProtocol.path, chatEndpoint.route)
 
     let server: HTTPServer
     do {
@@ -114,6 +136,16 @@ func serve(_ arguments: [String]) -> Never {
     } catch {
         fail("cannot start the MCP manager: \(error)", code: 70)
     }
+    let chat: ChatService
+    do {
+        var chatConfiguration = ChatConfiguration()
+        chatConfiguration.maxSteps = options.maxSteps
+        chat = try ChatService(loops: server.loops, store: store, providers: providers, mcp: mcp, prompts: prompts,
+                               configuration: chatConfiguration, version: version)
+    } catch {
+        fail("cannot start the chat engine: \(error)", code: 70)
+    }
+    chatEndpoint.attach(chat)
     Log.info("listening", ["address": "\(options.host):\(server.port)", "loops": String(server.loops.count),
                            "version": version, "database": store.path])
 
@@ -121,6 +153,7 @@ func serve(_ arguments: [String]) -> Never {
     while read(signals, &info, MemoryLayout<signalfd_siginfo>.size) < 0 && errno == EINTR {}
     Log.info("shutting down", ["signal": info.ssi_signo == UInt32(SIGINT) ? "SIGINT" : "SIGTERM"])
     // MCP first: its children must be ended while the loops that watch them still run.
+    chat.shutdown()
     waitFor { await mcp.shutdown(grace: .seconds(2)) }
     server.shutdown()
     store.close()
@@ -207,6 +240,7 @@ case "serve": serve(arguments)
 case "migrate": migrate(arguments)
 case "db": database(arguments)
 case "mcp": mcpCommand(arguments)
+case "user", "token", "project": accountCommand(command, arguments)
 case "version", "--version": print("builderai \(version)")
 case "-h", "--help", "help": print(usage)
 default: fail("unknown command '\(command)'\n\(usage)", code: 64)

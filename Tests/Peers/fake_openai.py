@@ -5,8 +5,13 @@ Binds 127.0.0.1 on an ephemeral port and prints the port as its first stdout lin
 .../chat/completions streams SSE chunks shaped like the API reference (`data: {json}\\n\\n`, a usage
 chunk with empty `choices`, then `data: [DONE]`) over chunked HTTP/1.1. The scenario comes from the
 `X-Fake-Scenario` header, else from the model name: text, tools, error_midstream, rate_limit,
-server_error, drop, stall, slow (`X-Fake-Chunks`, `X-Fake-Interval-Ms`). Every request is recorded
-and served back as JSON at GET /__requests.
+server_error, drop, stall, slow (`X-Fake-Chunks`, `X-Fake-Interval-Ms`), agent. Every request is recorded
+and served back as JSON at GET /__requests; streams the client closed early are listed at GET /__aborted.
+
+`agent` acts from the conversation it is sent, like a model driving tools: after a `tool` message it
+answers "Tool result: <content>"; a last user message "call NAME {json}" calls tool NAME with those
+arguments; "loop NAME" calls NAME every time (a tool loop that never ends); "slow N" streams N
+chunks 100 ms apart; anything else gets a short text answer.
 """
 import json
 import time
@@ -14,7 +19,8 @@ from http.server import BaseHTTPRequestHandler
 
 from fake_server import FakeProviderMixin, recorded, serve
 
-SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
+SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow", "agent"}
+ABORTED = []
 
 
 def chunk(model, delta=None, finish=None, choices=True, usage=None):
@@ -51,6 +57,8 @@ def tool_chunks(model):
 class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
 
     def do_GET(self):
+        if self.path == "/__aborted":
+            return self.send_json(200, ABORTED)
         if self.path != "/__requests":
             return self.send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
         self.send_json(200, recorded())
@@ -72,6 +80,12 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
                                                   "type": "server_error", "param": None, "code": None}})
 
         self.start_stream("text/event-stream; charset=utf-8", [("Cache-Control", "no-cache")])
+        if scenario == "agent":
+            try:
+                self.agent(model, body)
+            except (BrokenPipeError, ConnectionResetError):
+                ABORTED.append({"model": model, "at": time.time()})
+            return
         if scenario == "tools":
             self.send_events(tool_chunks(model))
         elif scenario == "error_midstream":
@@ -94,6 +108,41 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
         self.send_sse("[DONE]")
         self.end_stream()
 
+
+    def agent(self, model, body):
+        messages = body.get("messages", [])
+        last = messages[-1] if messages else {}
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        looping = str(last_user.get("content") or "").startswith("loop ")
+        if looping:
+            last = last_user
+        if last.get("role") == "tool":
+            self.send_events(text_chunks(model, ["Tool result: ", str(last.get("content", ""))[:200]]))
+        else:
+            text = last.get("content") or ""
+            if isinstance(text, list):
+                text = " ".join(part.get("text", "") for part in text if isinstance(part, dict))
+            words = text.split(" ", 2)
+            if words[0] in ("call", "loop") and len(words) >= 2:
+                arguments = words[2] if len(words) > 2 else "{}"
+                self.send_events(self.tool_call(model, words[1], arguments, len(messages)))
+            elif words[0] == "slow":
+                count = int(words[1]) if len(words) > 1 else 50
+                self.send_events(text_chunks(model, [f"tick{n} " for n in range(count)]), 0.1)
+            else:
+                self.send_events(text_chunks(model, ["Hello", " from", " the fake", " OpenAI."]))
+        self.send_sse("[DONE]")
+        self.end_stream()
+
+    @staticmethod
+    def tool_call(model, name, arguments, n):
+        yield chunk(model, {"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": ""}}]})
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            yield chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+        yield chunk(model, finish="tool_calls")
+        yield chunk(model, choices=False, usage={"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40})
 
     def send_events(self, events, interval=0):
         for event in events:

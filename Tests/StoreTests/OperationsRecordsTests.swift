@@ -6,9 +6,9 @@ import Testing
 
     @Test func migrationsBringAnEmptyDatabaseToTheLatestVersionAndAgainChangeNothing() throws {
         let fixture = try MarketplaceFixture()
-        #expect(try fixture.db.userVersion == 3)
+        #expect(try fixture.db.userVersion == Migrator.latestVersion)
         let again = try Migrator.migrate(fixture.db)
-        #expect(again.from == 3 && again.to == 3)
+        #expect(again.from == Migrator.latestVersion && again.to == Migrator.latestVersion)
         for table in ["mcp_servers", "mcp_health", "audit_log", "apps", "app_stats", "installations", "reviews",
                       "apps_fts"] {
             #expect(try fixture.count("sqlite_master", where: "name = ?", [table]) == 1, "missing \(table)")

@@ -85,4 +85,12 @@ extension Conversation {
     public static func delete(_ db: SQLiteConnection, id: String) throws -> Bool {
         try db.run("DELETE FROM conversations WHERE id = ?", [id]) > 0
     }
+
+    /// Raises `last_seq` to at least `seq` and marks the conversation updated. The chat engine reserves
+    /// event numbers ahead this way and sends no event above what is committed, so after a crash it
+    /// continues above every number a client may have seen.
+    public static func reserveSeq(_ db: SQLiteConnection, id: String, upTo seq: Int,
+                                  at now: Int64 = StoreClock.nowMilliseconds()) throws {
+        try db.run("UPDATE conversations SET last_seq = max(last_seq, ?), updated_at = ? WHERE id = ?", [seq, now, id])
+    }
 }

@@ -39,10 +39,19 @@ public struct Message: Sendable, Equatable {
     public var authorID: String?
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// The user message this one answers (assistant and tool messages written by the chat engine).
+    public var replyTo: String?
+    /// The generation that wrote it; regenerating a prompt starts a new one.
+    public var generationID: String?
+    /// The last chat event sequence number this message stands for (nil: just `seq`).
+    public var endSeq: Int?
+    /// Why an assistant message ended, or the error code when it failed.
+    public var stopReason: String?
 
     public init(id: String, conversationID: String, seq: Int, role: Role, content: String, status: Status,
                 model: String? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil, clientID: String? = nil,
-                authorID: String? = nil, createdAt: Int64, updatedAt: Int64) {
+                authorID: String? = nil, createdAt: Int64, updatedAt: Int64, replyTo: String? = nil,
+                generationID: String? = nil, endSeq: Int? = nil, stopReason: String? = nil) {
         self.id = id
         self.conversationID = conversationID
         self.seq = seq
@@ -56,13 +65,20 @@ public struct Message: Sendable, Equatable {
         self.authorID = authorID
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.replyTo = replyTo
+        self.generationID = generationID
+        self.endSeq = endSeq
+        self.stopReason = stopReason
     }
+
+    /// The last event sequence number the message covers.
+    public var lastSeq: Int { endSeq ?? seq }
 }
 
 extension Message {
     static let columns = """
         id, conversation_id, seq, role, content, status, model, input_tokens, output_tokens, client_id, author_id,
-        created_at, updated_at
+        created_at, updated_at, reply_to, generation_id, end_seq, stop_reason
         """
 
     // The reads the chat engine makes on every turn, kept here so a test can check their query plans.
@@ -74,7 +90,9 @@ extension Message {
         self.init(id: row.string(0), conversationID: row.string(1), seq: row.int(2), role: try row.storedEnum(3),
                   content: row.string(4), status: try row.storedEnum(5), model: row.optionalString(6),
                   inputTokens: row.optionalInt(7), outputTokens: row.optionalInt(8), clientID: row.optionalString(9),
-                  authorID: row.optionalString(10), createdAt: row.int64(11), updatedAt: row.int64(12))
+                  authorID: row.optionalString(10), createdAt: row.int64(11), updatedAt: row.int64(12),
+                  replyTo: row.optionalString(13), generationID: row.optionalString(14), endSeq: row.optionalInt(15),
+                  stopReason: row.optionalString(16))
     }
 
     /// Appends a message with the conversation's next sequence number and marks the conversation
@@ -110,16 +128,19 @@ extension Message {
     @discardableResult
     public static func insert(_ db: SQLiteConnection, conversationID: String, seq: Int, role: Role, content: String,
                               status: Status = .complete, clientID: String? = nil, authorID: String? = nil,
-                              model: String? = nil, at now: Int64 = StoreClock.nowMilliseconds()) throws -> Message {
-        let message = Message(id: StoreID.make(), conversationID: conversationID, seq: seq, role: role,
+                              model: String? = nil, id: String = StoreID.make(), replyTo: String? = nil,
+                              generationID: String? = nil, endSeq: Int? = nil, stopReason: String? = nil,
+                              at now: Int64 = StoreClock.nowMilliseconds()) throws -> Message {
+        let message = Message(id: id, conversationID: conversationID, seq: seq, role: role,
                               content: content, status: status, model: model, clientID: clientID,
-                              authorID: authorID, createdAt: now, updatedAt: now)
+                              authorID: authorID, createdAt: now, updatedAt: now, replyTo: replyTo,
+                              generationID: generationID, endSeq: endSeq, stopReason: stopReason)
         try db.run("""
             INSERT INTO messages (id, conversation_id, seq, role, content, status, model, client_id, author_id,
-                created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                created_at, updated_at, reply_to, generation_id, end_seq, stop_reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [message.id, conversationID, seq, role.rawValue, content, status.rawValue, model, clientID,
-                  authorID, now, now])
+                  authorID, now, now, replyTo, generationID, endSeq, stopReason])
         return message
     }
 
@@ -129,17 +150,36 @@ extension Message {
         try db.queryOne("SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?", [conversationID]) { $0.int(0) } ?? 0
     }
 
+    /// The highest event sequence number a conversation's messages stand for (0 when empty): where
+    /// the chat engine continues numbering events. Messages answer at most a few queued prompts out
+    /// of order, so only the newest rows are read.
+    public static func highestEventSeq(_ db: SQLiteConnection, conversationID: String) throws -> Int {
+        try db.queryOne("""
+            SELECT coalesce(max(COALESCE(end_seq, seq)), 0) FROM
+                (SELECT seq, end_seq FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 64)
+            """, [conversationID]) { $0.int(0) } ?? 0
+    }
+
     /// Saves a streaming reply's progress: the content and status given, and the token counts and model
     /// when given (nil keeps the stored value). Returns whether the message exists.
     @discardableResult
     public static func update(_ db: SQLiteConnection, id: String, content: String, status: Status,
                               inputTokens: Int? = nil, outputTokens: Int? = nil, model: String? = nil,
+                              endSeq: Int? = nil, stopReason: String? = nil,
                               at now: Int64 = StoreClock.nowMilliseconds()) throws -> Bool {
         try db.run("""
             UPDATE messages SET content = ?, status = ?, input_tokens = COALESCE(?, input_tokens),
-                output_tokens = COALESCE(?, output_tokens), model = COALESCE(?, model), updated_at = ?
+                output_tokens = COALESCE(?, output_tokens), model = COALESCE(?, model),
+                end_seq = COALESCE(?, end_seq), stop_reason = COALESCE(?, stop_reason), updated_at = ?
             WHERE id = ?
-            """, [content, status.rawValue, inputTokens, outputTokens, model, now, id]) > 0
+            """, [content, status.rawValue, inputTokens, outputTokens, model, endSeq, stopReason, now, id]) > 0
+    }
+
+    /// Stretches a finished message over a later event (the close of its generation) and, when
+    /// given, replaces its stop reason.
+    public static func extend(_ db: SQLiteConnection, id: String, endSeq: Int, stopReason: String?) throws {
+        try db.run("UPDATE messages SET end_seq = max(COALESCE(end_seq, seq), ?), stop_reason = COALESCE(?, stop_reason) WHERE id = ?",
+                   [endSeq, stopReason, id])
     }
 
     public static func find(_ db: SQLiteConnection, id: String) throws -> Message? {
@@ -162,5 +202,37 @@ extension Message {
     /// Up to `limit` messages after `seq`, ascending: how a client catches up or pages forward.
     public static func after(_ db: SQLiteConnection, conversationID: String, seq: Int, limit: Int) throws -> [Message] {
         try db.query(afterSQL, [conversationID, seq, max(limit, 0)], Message.init(row:))
+    }
+
+    /// Messages whose events end after `seq` but whose first event is before `before`, in the order
+    /// of their last event: what a client resuming from `seq` gets as snapshots from the store.
+    public static func resumable(_ db: SQLiteConnection, conversationID: String, afterSeq seq: Int,
+                                 before: Int, limit: Int) throws -> [Message] {
+        try db.query("""
+            SELECT \(columns) FROM messages
+            WHERE conversation_id = ? AND seq < ? AND COALESCE(end_seq, seq) > ?
+            ORDER BY COALESCE(end_seq, seq) LIMIT ?
+            """, [conversationID, before, seq, max(limit, 0)], Message.init(row:))
+    }
+
+    /// Up to `limit` messages before `seq` (all when nil), ascending: a history page going back.
+    public static func before(_ db: SQLiteConnection, conversationID: String, seq: Int?, limit: Int) throws -> [Message] {
+        let newestFirst = try db.query("""
+            SELECT \(columns) FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
+            """, [conversationID, seq ?? Int.max, max(limit, 0)], Message.init(row:))
+        return newestFirst.reversed()
+    }
+
+    /// At start-up nothing streams, so every message still `incomplete` without a stop reason was cut
+    /// off by a crash or a shutdown: it is marked `interrupted`, and its `end_seq` moves to the
+    /// conversation's reserved event number, so a client that saw unsaved deltas before the crash
+    /// gets the stored message as a snapshot when it resumes. Returns how many there were.
+    @discardableResult
+    public static func closeInterrupted(_ db: SQLiteConnection, at now: Int64 = StoreClock.nowMilliseconds()) throws -> Int {
+        try db.run("""
+            UPDATE messages SET stop_reason = 'interrupted', updated_at = ?,
+                end_seq = max(COALESCE(end_seq, seq), (SELECT last_seq FROM conversations c WHERE c.id = conversation_id))
+            WHERE status = 'incomplete' AND stop_reason IS NULL
+            """, [now])
     }
 }

@@ -19,6 +19,7 @@ public enum Migrator {
         CoreSchema.migration,
         OperationsSchema.migration,
         MarketplaceSchema.migration,
+        ChatSchema.migration,
     ]
 
     /// The schema version this binary writes.

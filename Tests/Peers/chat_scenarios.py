@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""End-to-end chat scenarios against a running builderai, driven by the `websockets` client.
+
+    chat_scenarios.py SCENARIO --url ws://127.0.0.1:PORT/ws --token T --project P [--other-token T2] [--fake URL]
+
+Each scenario asserts what a client must see and exits 0, or prints what went wrong to stderr and
+exits 1. Its last stdout line is a JSON summary the Swift test may check further.
+"""
+import argparse
+import asyncio
+import json
+import sys
+import time
+import urllib.request
+
+import websockets
+
+TIMEOUT = 20
+VERBOSE = False
+
+
+class Client:
+    def __init__(self, ws, name):
+        self.ws = ws
+        self.name = name
+        self.events = []  # conversation events, in arrival order
+
+    @classmethod
+    async def connect(cls, url, token, name="client"):
+        ws = await websockets.connect(url, subprotocols=["builderai.v1", f"bearer.{token}"], max_size=2**24)
+        client = cls(ws, name)
+        hello = await client.recv()
+        assert hello["type"] == "hello", hello
+        return client
+
+    async def recv(self):
+        message = json.loads(await asyncio.wait_for(self.ws.recv(), TIMEOUT))
+        if VERBOSE:
+            print(self.name, message, file=sys.stderr)
+        if "seq" in message and "conversation" in message and message["type"] not in ("opened", "ok"):
+            self.events.append(message)
+        return message
+
+    async def send(self, **message):
+        await self.ws.send(json.dumps(message))
+
+    async def until(self, predicate, what):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            message = await self.recv()
+            if message["type"] == "error" and not predicate(message):
+                raise AssertionError(f"{self.name}: server error while waiting for {what}: {message}")
+            if predicate(message):
+                return message
+        raise AssertionError(f"{self.name}: timed out waiting for {what}")
+
+    async def request(self, ref, **message):
+        await self.send(ref=ref, **message)
+        return await self.until(lambda m: m.get("ref") == ref, f"reply to {ref}")
+
+    async def join(self, project):
+        reply = await self.request("join", type="join", project=project)
+        assert reply["type"] == "joined", reply
+        return reply
+
+    async def new_conversation(self, project, title="test"):
+        reply = await self.request("new", type="new_conversation", project=project, title=title)
+        assert reply["type"] == "conversation_created", reply
+        return reply["conversation"]["id"]
+
+    async def open(self, conversation, after_seq=None):
+        message = {"type": "open", "conversation": conversation}
+        if after_seq is not None:
+            message["after_seq"] = after_seq
+        reply = await self.request("open", **message)
+        assert reply["type"] == "opened", reply
+        return reply
+
+    async def prompt(self, conversation, text, client_id):
+        reply = await self.request("p-" + client_id, type="prompt", conversation=conversation, client_id=client_id, text=text)
+        assert reply["type"] == "ok", reply
+        return reply
+
+    async def finished(self):
+        return await self.until(lambda m: m["type"] == "generation_finished", "generation_finished")
+
+
+def summary(events):
+    return [(e["seq"], e["type"], e.get("text") or e.get("name") or e.get("stop_reason")) for e in events]
+
+
+def check_consecutive(events, start=None):
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(set(seqs)), f"sequence numbers repeat or go back: {seqs}"
+    if start is not None:
+        assert seqs[0] == start, f"expected the first event at {start}, got {seqs[0]}"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"gap in sequence numbers: {seqs}"
+
+
+async def setup(args, name="a"):
+    client = await Client.connect(args.url, args.token, name)
+    await client.join(args.project)
+    return client
+
+
+async def mcp_tool(args):
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, 'call clock__get_current_time {"timezone": "UTC"}', "m1")
+    await a.finished()
+    kinds = [e["type"] for e in a.events]
+    call = next(e for e in a.events if e["type"] == "tool_call")
+    result = next(e for e in a.events if e["type"] == "tool_result")
+    assert call["name"] == "clock__get_current_time" and call["arguments"] == {"timezone": "UTC"}, call
+    assert result["is_error"] is False, result
+    text = json.dumps(result["content"])
+    assert "UTC" in text and "datetime" in text, result
+    answer = "".join(e["text"] for e in a.events if e["type"] == "delta")
+    assert answer.startswith("Tool result: ") and "datetime" in answer, answer
+    final = a.events[-1]
+    assert final["stop_reason"] == "end", final
+    check_consecutive(a.events)
+    assert kinds[0] == "prompt_accepted", kinds
+    return {"conversation": conversation, "kinds": kinds}
+
+
+async def two_clients(args):
+    a = await setup(args, "a")
+    b = await setup(args, "b")
+    conversation = await a.new_conversation(args.project)
+    await b.until(lambda m: m["type"] == "conversation_created", "conversation_created broadcast")
+    await a.open(conversation)
+    await b.open(conversation)
+    await a.prompt(conversation, "slow 10", "t1")
+    await a.finished()
+    await b.finished()
+    assert summary(a.events) == summary(b.events), f"{summary(a.events)} != {summary(b.events)}"
+    check_consecutive(a.events)
+    assert len([e for e in a.events if e["type"] == "delta"]) == 10
+    return {"events": len(a.events)}
+
+
+async def resume(args):
+    a = await setup(args, "a")
+    witness = await setup(args, "witness")
+    conversation = await a.new_conversation(args.project)
+    await witness.open(conversation)
+    await a.open(conversation)
+    await a.prompt(conversation, "slow 30", "r1")
+    await a.until(lambda m: m["type"] == "delta" and m["text"] == "tick4 ", "five deltas")
+    seen = list(a.events)
+    a.ws.transport.abort()  # a dropped connection, not a clean close
+    await asyncio.sleep(0.8)  # deltas keep streaming meanwhile
+    b = await Client.connect(args.url, args.token, "a-again")
+    await b.join(args.project)
+    await b.open(conversation, after_seq=seen[-1]["seq"])
+    await b.finished()
+    await witness.finished()
+    combined = seen + b.events
+    check_consecutive(combined)
+    assert summary(combined) == summary(witness.events), "the resumed client's events differ from a client that stayed"
+    text = "".join(e["text"] for e in combined if e["type"] == "delta")
+    assert text == "".join(f"tick{n} " for n in range(30)), text
+    return {"before": len(seen), "after": len(b.events)}
+
+
+async def resume_from_store(args):
+    """Resumes a finished conversation from seq 0 after the server restarted (ring empty)."""
+    a = await setup(args)
+    replies = await a.open(args.conversation, after_seq=0)
+    messages = [e for e in a.events if e["type"] == "message"]
+    assert messages, a.events
+    statuses = {m["message"]["role"]: m["message"]["status"] for m in messages}
+    return {"messages": [m["message"] for m in messages], "opened": replies}
+
+
+async def cancel(args):
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, "slow 100", "c1")
+    await a.until(lambda m: m["type"] == "delta" and m["text"] == "tick2 ", "three deltas")
+    reply = await a.request("x", type="cancel", conversation=conversation)
+    assert reply["type"] == "ok" and reply["cancelled"] is True, reply
+    if not any(e["type"] == "generation_finished" for e in a.events):
+        await a.finished()
+    finished = next(e for e in a.events if e["type"] == "message_finished")
+    assert finished["stop_reason"] == "cancelled" and finished["status"] == "cancelled", finished
+    end = next(e for e in a.events if e["type"] == "generation_finished")
+    assert end["stop_reason"] == "cancelled", end
+    deltas = [e for e in a.events if e["type"] == "delta"]
+    assert len(deltas) < 20, f"{len(deltas)} deltas arrived: the stream was not stopped"
+    deadline = time.monotonic() + 5
+    aborted = []
+    while time.monotonic() < deadline and not aborted:
+        aborted = json.load(urllib.request.urlopen(args.fake + "/__aborted"))
+        await asyncio.sleep(0.1)
+    assert aborted, "the fake provider never saw its stream closed"
+    return {"deltas": len(deltas)}
+
+
+async def non_member(args):
+    outsider = await Client.connect(args.url, args.other_token, "outsider")
+    reply = await outsider.request("j", type="join", project=args.project)
+    assert reply["type"] == "error" and reply["code"] == "not_found", reply
+    reply = await outsider.request("j2", type="list_conversations", project=args.project)
+    assert reply["type"] == "error" and reply["code"] == "not_joined", reply
+    reply = await outsider.request("j3", type="join", project="no-such-project")
+    assert reply["type"] == "error" and reply["code"] == "not_found", reply
+    return {"ok": True}
+
+
+async def malformed(args):
+    a = await Client.connect(args.url, args.token)
+    await a.ws.send("this is not json")
+    reply = await a.recv()
+    assert reply["type"] == "error" and reply["code"] == "bad_request" and "not valid JSON" in reply["message"], reply
+    for message, expected in [({"type": "prompt", "ref": "1"}, '"conversation" is missing'),
+                              ({"type": "nope", "ref": "2"}, 'unknown message type "nope"'),
+                              ({"ref": "3"}, 'no "type"'),
+                              ({"type": "prompt", "conversation": "c", "client_id": "x", "text": "", "ref": "4"}, '"text" must be'),
+                              ({"type": "open", "conversation": "c", "after_seq": -1, "ref": "5"}, '"after_seq" must be'),
+                              ([1, 2], "JSON object")]:
+        await a.ws.send(json.dumps(message))
+        reply = await a.recv()
+        assert reply["type"] == "error" and reply["code"] == "bad_request" and expected in reply["message"], (message, reply)
+    await a.join(args.project)  # still open and working
+    await a.ws.send(b"\x00binary")
+    try:
+        await asyncio.wait_for(a.ws.recv(), 5)
+        raise AssertionError("a binary frame did not close the connection")
+    except websockets.ConnectionClosed as closed:
+        assert closed.rcvd.code == 1003, closed.rcvd
+    return {"ok": True}
+
+
+async def auth(args):
+    for offered in (["builderai.v1"], ["builderai.v1", "bearer.bai_wrong"]):
+        ws = await websockets.connect(args.url, subprotocols=offered)
+        assert ws.subprotocol == "builderai.v1", ws.subprotocol
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise AssertionError("no close for a bad credential")
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd.code == 4401, closed.rcvd
+            assert "authentication failed" in closed.rcvd.reason, closed.rcvd
+    return {"ok": True}
+
+
+async def step_limit(args):
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, 'loop clock__get_current_time {"timezone": "UTC"}', "l1")
+    end = await a.finished()
+    assert end["stop_reason"] == "step_limit" and "steps" in end["message"], end
+    calls = [e for e in a.events if e["type"] == "tool_call"]
+    results = [e for e in a.events if e["type"] == "tool_result"]
+    assert len(calls) == args.steps and len(results) == args.steps, (len(calls), len(results))
+    assert results[-1]["is_error"] and "step limit" in json.dumps(results[-1]["content"]), results[-1]
+    return {"calls": len(calls)}
+
+
+async def workspace(args):
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    results = {}
+    for n, (text, expect_error, needle) in enumerate([
+            ('call write_file {"path": "../evil.txt", "content": "x"}', True, "leaves the project"),
+            ('call write_file {"path": "/etc/passwd", "content": "x"}', True, "absolute"),
+            ('call read_file {"path": "a/../../b"}', True, "leaves the project"),
+            ('call write_file {"path": "site/index.html", "content": "<h1>hi</h1>"}', False, "wrote site/index.html"),
+            ('call read_file {"path": "site/index.html"}', False, "<h1>hi</h1>"),
+            ('call list_files {}', False, "site/index.html")]):
+        a.events.clear()
+        await a.prompt(conversation, text, f"w{n}")
+        await a.finished()
+        result = next(e for e in a.events if e["type"] == "tool_result")
+        content = json.dumps(result["content"])
+        assert result["is_error"] == expect_error and needle in json.loads(content)[0]["text"], (text, result)
+        results[text] = result["is_error"]
+    return results
+
+
+async def start_slow(args):
+    """Starts a long answer, prints the conversation id once some text streamed, then waits."""
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, "slow 200", "k1")
+    await a.until(lambda m: m["type"] == "delta" and m["text"] == "tick6 ", "seven deltas")
+    await asyncio.sleep(0.6)  # past a flush
+    print(json.dumps({"conversation": conversation, "last_seq": a.events[-1]["seq"]}), flush=True)
+    await asyncio.sleep(60)
+    return {}
+
+
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, cancel, non_member, malformed,
+                                     auth, step_limit, workspace, start_slow]}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--other-token")
+    parser.add_argument("--fake")
+    parser.add_argument("--conversation")
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    try:
+        result = asyncio.run(SCENARIOS[args.scenario](args))
+    except AssertionError as error:
+        print(f"{args.scenario}: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
