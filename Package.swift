@@ -34,6 +34,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Net", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LLMTests", dependencies: ["LLM", "Net", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "Net", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Store", "LLM", "Net", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "BuilderAITests", dependencies: ["Net", "API", "Store", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
