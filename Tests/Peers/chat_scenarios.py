@@ -284,6 +284,37 @@ async def workspace(args):
     return results
 
 
+async def queue_and_regenerate(args):
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    first = await a.prompt(conversation, "slow 15", "q1")
+    second = await a.prompt(conversation, "hello there", "q2")
+    third = await a.prompt(conversation, "hello again", "q3")
+    assert (first["queue_position"], second["queue_position"], third["queue_position"]) == (0, 1, 2), (first, second, third)
+    again = await a.prompt(conversation, "hello there", "q2")  # a retried send
+    assert again["duplicate"] is True and again["seq"] == second["seq"], again
+    refused = await a.request("r0", type="regenerate", conversation=conversation, client_id="g1")
+    assert refused["type"] == "error" and refused["code"] == "bad_request", refused
+    ends = 0
+    while ends < 3:
+        await a.finished()
+        ends += 1
+    accepted = [e for e in a.events if e["type"] == "prompt_accepted"]
+    assert [e["client_id"] for e in accepted] == ["q1", "q2", "q3"], accepted
+    replies = [e["reply_to"] for e in a.events if e["type"] == "generation_finished"]
+    assert replies == [e["message"]["id"] for e in accepted], "generations answered the prompts out of order"
+    check_consecutive(a.events)
+    ok = await a.request("r1", type="regenerate", conversation=conversation, client_id="g2")
+    assert ok["type"] == "ok" and ok["reply_to"] == accepted[-1]["message"]["id"], ok
+    end = await a.finished()
+    assert end["reply_to"] == accepted[-1]["message"]["id"] and end["stop_reason"] == "end", end
+    history = await a.request("h", type="history", conversation=conversation, limit=100)
+    roles = [m["role"] for m in history["messages"]]
+    assert roles.count("user") == 3 and roles.count("assistant") == 4, roles
+    return {"events": len(a.events)}
+
+
 async def start_slow(args):
     """Starts a long answer, prints the conversation id once some text streamed, then waits."""
     a = await setup(args)
@@ -297,7 +328,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, cancel, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, cancel, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 
