@@ -15,7 +15,9 @@ final class ChatSession: WebSocketDelegate {
 
     let service: ChatService
     let loop: EventLoop
-    private unowned(unsafe) let socket: WebSocket
+    /// Strong while open (the socket also holds this session: the cycle is broken when it closes).
+    /// Rooms on other loops may still hold the session after that, so every use checks for nil.
+    private var socket: WebSocket?
     private let credential: String?
     private(set) var user: User?
     let id: UInt64
@@ -71,6 +73,7 @@ final class ChatSession: WebSocketDelegate {
     }
 
     func webSocketDidClose(_ socket: WebSocket, code: UInt16) {
+        self.socket = nil
         let me = watcherRef
         for projectID in joined.keys {
             let hub = service.owner(of: projectID)
@@ -239,6 +242,7 @@ final class ChatSession: WebSocketDelegate {
     func deliver(conversation: String, seq: Int, text: String) {
         guard var subscription = subscriptions[conversation], subscription.live else { return }
         if subscription.lastSeq != Int.max && seq <= subscription.lastSeq { return }
+        guard let socket else { return }
         if socket.connection.queuedBytes > service.configuration.slowWatcherBytes {
             subscription.live = false
             subscriptions[conversation] = subscription
@@ -262,7 +266,7 @@ final class ChatSession: WebSocketDelegate {
     }
 
     func send(_ text: String) {
-        guard socket.isOpen else { return }
+        guard let socket, socket.isOpen else { return }
         socket.send(text: text)
     }
 
@@ -275,7 +279,7 @@ final class ChatSession: WebSocketDelegate {
             }
             badMessages += 1
             if badMessages > service.configuration.badMessagesPerMinute {
-                socket.close(code: 1008, reason: "too many bad messages")
+                socket?.close(code: 1008, reason: "too many bad messages")
                 return
             }
         }
