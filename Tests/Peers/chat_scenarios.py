@@ -315,6 +315,49 @@ async def queue_and_regenerate(args):
     return {"events": len(a.events)}
 
 
+async def slow_watcher(args):
+    """A watcher that stops reading is told to resync instead of holding memory, then catches up."""
+    import socket
+    a = await setup(args, "reader")
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    host, port = args.url.split("//")[1].split("/")[0].split(":")
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect((host, int(port)))
+    ws = await websockets.connect(args.url, sock=raw, subprotocols=["builderai.v1", f"bearer.{args.token}"],
+                                  max_size=2**24, max_queue=1, compression=None)
+    lazy = Client(ws, "lazy")
+    await lazy.recv()
+    await lazy.join(args.project)
+    await lazy.open(conversation)
+    ws.transport.pause_reading()  # stops reading: the server's queue for it grows
+    await a.prompt(conversation, "big 800", "b1")
+    await a.finished()
+    ws.transport.resume_reading()
+    resync = await lazy.until(lambda m: m["type"] == "resync", "resync")
+    assert resync["conversation"] == conversation, resync
+    kept = [e for e in lazy.events if e["type"] != "resync"]
+    check_consecutive(kept)
+    assert kept[-1]["seq"] == resync["seq"], (kept[-1], resync)
+    lazy.events.clear()
+    opened = await lazy.open(conversation, after_seq=resync["seq"])
+    replay = list(lazy.events)
+    assert opened["seq"] == a.events[-1]["seq"], (opened, a.events[-1])
+    assert replay and all(e["seq"] > resync["seq"] for e in replay), replay
+    # The replay is either the missed events or, once they left the ring, the stored message whole.
+    expected = "".join(e["text"] for e in a.events if e["type"] == "delta")
+    snapshots = [e for e in replay if e["type"] == "message" and e["message"]["role"] == "assistant"]
+    if snapshots:
+        text = "".join(p.get("text", "") for p in snapshots[-1]["message"]["content"])
+        assert snapshots[-1]["message"]["status"] == "complete", snapshots[-1]
+    else:
+        check_consecutive(kept + replay)
+        text = "".join(e["text"] for e in kept + replay if e["type"] == "delta")
+    assert text == expected, f"{len(text)} characters caught up, {len(expected)} streamed"
+    return {"before_resync": len(kept), "replayed": len(replay), "snapshots": len(snapshots)}
+
+
 async def start_slow(args):
     """Starts a long answer, prints the conversation id once some text streamed, then waits."""
     a = await setup(args)
@@ -328,7 +371,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, cancel, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, cancel, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 
