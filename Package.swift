@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "LLM", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "MCP", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "Chat", dependencies: ["Net", "Store", "LLM", "MCP"], swiftSettings: strict),
-        .target(name: "API", dependencies: ["Net", "Store"], swiftSettings: strict),
+        .target(name: "API", dependencies: ["Net", "Store", "CCrypto"], swiftSettings: strict),
         .executableTarget(name: "builderai", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP", "Chat", "API"],
                           swiftSettings: strict),
         .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP"], swiftSettings: strict),
@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "LLMTests", dependencies: ["LLM", "Net", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "Net", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Store", "LLM", "Net", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "APITests", dependencies: ["API", "Store", "Net", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "BuilderAITests", dependencies: ["Net", "API", "Store", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

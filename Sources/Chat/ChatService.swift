@@ -185,6 +185,11 @@ public final class ChatEndpoint: Sendable {
         service.withLock { $0 = chat }
     }
 
+    /// A single-use connect ticket for `userID` (what `POST /api/v1/ws-tickets` hands out).
+    public func issueTicket(userID: String) -> String? {
+        service.withLock { $0 }?.tickets.issue(userID: userID)
+    }
+
     public var route: WebSocketRoute {
         WebSocketRoute(subprotocols: [ChatProtocol.subprotocol], requiresSubprotocol: true) { [service] request, socket in
             if let chat = service.withLock({ $0 }) { return ChatSession(service: chat, request: request, socket: socket) }

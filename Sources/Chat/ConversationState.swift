@@ -24,7 +24,8 @@ final class ConversationState {
     }
 
     let id: String
-    unowned let room: ProjectRoom
+    /// Strong: writes and timers may complete after the room unloaded this conversation.
+    let room: ProjectRoom
     private(set) var nextSeq: Int
     private var reservedSeq: Int
     private var reservingUpTo: Int

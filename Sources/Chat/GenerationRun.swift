@@ -10,7 +10,8 @@ import Store
 /// Every LLM step is one assistant message, inserted `incomplete` when it starts, saved as its text
 /// grows (every `flushInterval`) and finally with its status; each tool result is a `tool` message.
 final class GenerationRun {
-    private unowned let state: ConversationState
+    /// Strong: provider, tool and write completions may arrive after the conversation let go of the run.
+    private let state: ConversationState
     let prompt: Message
     let id = StoreID.make()
     private let userName: String

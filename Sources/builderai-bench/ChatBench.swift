@@ -5,7 +5,7 @@ import Net
 /// Issue 6: the chat engine end to end, over the real `/ws` protocol.
 ///
 ///   builderai-bench chat-fanout --server BIN [--server-cpus 0] [--loops 1] [--connections 1000] [--rate 50] [--seconds 10]
-///   builderai-bench chat-load   --server BIN [--server-cpus 0] [--loops 1] [--connections 1000] [--seconds 10] [--delay-ms 0]
+///   builderai-bench chat-load   --server BIN [--server-cpus 0] [--loops 1] [--connections 1000] [--seconds 10] [--delay-ms 0] [--think-ms 0]
 ///
 /// The bench seeds a fresh data directory with the `builderai` CLI (one user, one token, one project
 /// on `openai/fake`), starts a fake OpenAI-compatible provider on a loop of its own (chunked HTTP/1.1
@@ -20,6 +20,8 @@ import Net
 ///   finishes. The fake answers at once (or after `delay-ms`) with one delta `~t<TSC at write>:<TSC at
 ///   request read>~`, a stop chunk, a usage chunk and `[DONE]`. Time to first delta is from writing the
 ///   prompt to reading the first delta; "added" subtracts the fake's own time (request read → write).
+///   With `--think-ms 0` the load is closed-loop (the server is saturated by construction); a think
+///   time makes the offered rate about connections / (think + response time).
 enum ChatBench {
     struct Options {
         var mode = ""
@@ -31,6 +33,8 @@ enum ChatBench {
         var seconds = 10.0
         var warmup = 2.0
         var delayMilliseconds = 0
+        /// chat-load: pause between a generation's end and the conversation's next prompt (0: at once).
+        var thinkMilliseconds = 0
         var keep = false
     }
 
@@ -58,12 +62,13 @@ enum ChatBench {
             case "--seconds": options.seconds = Double(value) ?? 0
             case "--warmup": options.warmup = Double(value) ?? -1
             case "--delay-ms": options.delayMilliseconds = Int(value) ?? -1
+            case "--think-ms": options.thinkMilliseconds = Int(value) ?? -1
             default: die("unknown option \(name)")
             }
             i += 2
         }
         guard options.loops > 0, options.connections > 0, options.rate > 0, options.seconds > 0, options.warmup >= 0,
-              options.delayMilliseconds >= 0 else { die("\(mode): options must be positive") }
+              options.delayMilliseconds >= 0, options.thinkMilliseconds >= 0 else { die("\(mode): options must be positive") }
         _ = Socket.raiseOpenFileLimit()
         _ = CycleClock.nanosecondsPerTick
         atexit { ChatServerProcess.killLive() }
@@ -84,17 +89,22 @@ enum ChatServerProcess {
         livePID = 0
         kill(pid, SIGTERM)
         var status: Int32 = 0
-        for _ in 0..<100 {
-            if waitpid(pid, &status, WNOHANG) == pid { return }
+        for _ in 0..<250 {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                // A clean shutdown exits 0; anything else (a crash while closing) is worth a line.
+                if status != 0 { printError("the server did not exit cleanly on SIGTERM (wait status \(status): signal \(status & 0x7f), code \((status >> 8) & 0xff))") }
+                return
+            }
             usleep(20_000)
         }
+        printError("the server did not stop within 5 s of SIGTERM; killing it")
         kill(pid, SIGKILL)
         _ = waitpid(pid, &status, 0)
     }
 
     static func environment(extra: [String: String]) -> [String: String] {
         var environment: [String: String] = [:]
-        for name in ["PATH", "HOME", "LANG", "TMPDIR"] {
+        for name in ["PATH", "HOME", "LANG", "TMPDIR", "SWIFT_BACKTRACE"] {
             if let value = getenv(name) { environment[name] = String(cString: value) }
         }
         return environment.merging(extra) { $1 }
@@ -191,6 +201,17 @@ enum ChatServerProcess {
         return nil
     }
 
+    /// Busy clock ticks of the whole machine (every CPU), from /proc/stat.
+    static func machineBusyTicks() -> Int {
+        guard let file = fopen("/proc/stat", "r") else { return 0 }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 512)
+        guard fgets(&line, Int32(line.count), file) != nil else { return 0 }
+        let fields = cString(line).split(separator: " ").dropFirst().compactMap { Int($0) }
+        guard fields.count >= 5 else { return 0 }
+        return fields.prefix(8).reduce(0, +) - fields[3] - fields[4]
+    }
+
     /// utime + stime of a process, in clock ticks (100 Hz).
     static func cpuTicks(_ pid: pid_t) -> Int {
         guard let file = fopen("/proc/\(pid)/stat", "r") else { return 0 }
@@ -220,8 +241,10 @@ final class ChatProviderConfig: @unchecked Sendable {
     var streamChunks = 0
     var intervalNanoseconds: UInt64 = 20_000_000
     var delayNanoseconds: UInt64 = 0
-    /// Requests seen (touched on the provider loop only).
+    /// Requests and connections seen (touched on the provider loop only; read at the end).
     var requests = 0
+    var connections = 0
+    var requestBodyBytes = 0
 }
 
 private final class ChatProviderAcceptor: IOHandler {
@@ -249,6 +272,7 @@ private final class ChatProviderAcceptor: IOHandler {
                 close(client)
                 continue
             }
+            config.connections += 1
             connection.handler = ChatProviderSession(connection: connection, config: config)
         }
     }
@@ -286,6 +310,7 @@ private final class ChatProviderSession: ConnectionHandler {
             guard buffer.count >= headEnd + length else { return }
             buffer.removeFirst(headEnd + length)
             config.requests += 1
+            config.requestBodyBytes += length
             busy = true
             if config.streamChunks > 0 {
                 sent = 0
@@ -527,11 +552,15 @@ final class ChatBenchDriver {
     var measuring = false
     var latencies: [UInt32] = []        // tenths of µs
     var rawLatencies: [UInt32] = []     // load: prompt → first delta, before subtracting the fake's time
+    var beforeProvider: [UInt32] = []   // load: prompt written → the fake read the request
+    var afterProvider: [UInt32] = []    // load: the fake wrote the delta → the client read it
     var completedPrompts = 0
     var generationsFinished = 0
     var phase = "connect"
     var measureStart: (at: UInt64, serverCPU: Int) = (0, 0)
     var measureEnd: (at: UInt64, serverCPU: Int) = (0, 0)
+    var benchCPU: (start: Int, end: Int) = (0, 0)
+    var machineBusy: (start: Int, end: Int) = (0, 0)
     var warmupDeltas = 0
     var stopped = false
     var firstControlLogged = 0
@@ -689,13 +718,24 @@ final class ChatBenchDriver {
             warmupDeltas = Int(options.warmup * Double(options.rate))
             return
         }
-        for c in clients { sendPrompt(c) }
+        for c in clients {
+            if options.thinkMilliseconds > 0 {
+                // Conversations start spread over one think time, so prompts arrive unsynchronized.
+                clientLoop.schedule(after: .microseconds(Int.random(in: 0..<options.thinkMilliseconds * 1000))) { [self] in sendPrompt(c) }
+            } else {
+                sendPrompt(c)
+            }
+        }
         clientLoop.schedule(after: .milliseconds(Int(options.warmup * 1000))) { [self] in
             measuring = true
             measureStart = (clientLoop.now, ChatServerProcess.cpuTicks(serverPID))
+                benchCPU.start = ChatServerProcess.cpuTicks(getpid())
+                machineBusy.start = ChatServerProcess.machineBusyTicks()
             clientLoop.schedule(after: .milliseconds(Int(options.seconds * 1000))) { [self] in
                 measuring = false
                 measureEnd = (clientLoop.now, ChatServerProcess.cpuTicks(serverPID))
+                benchCPU.end = ChatServerProcess.cpuTicks(getpid())
+                machineBusy.end = ChatServerProcess.machineBusyTicks()
                 finish()
             }
         }
@@ -720,6 +760,8 @@ final class ChatBenchDriver {
             client.deltas += 1
             if Int(b) == warmupDeltas && measureStart.at == 0 {
                 measureStart = (clientLoop.now, ChatServerProcess.cpuTicks(serverPID))
+                benchCPU.start = ChatServerProcess.cpuTicks(getpid())
+                machineBusy.start = ChatServerProcess.machineBusyTicks()
             }
             if Int(b) >= warmupDeltas { latencies.append(CycleClock.tenthsOfMicroseconds(readAt &- a)) }
             return
@@ -730,6 +772,8 @@ final class ChatBenchDriver {
         let total = readAt &- client.promptSentAt
         let provider = a &- b
         rawLatencies.append(CycleClock.tenthsOfMicroseconds(total))
+        beforeProvider.append(CycleClock.tenthsOfMicroseconds(b &- client.promptSentAt))
+        afterProvider.append(CycleClock.tenthsOfMicroseconds(readAt &- a))
         latencies.append(CycleClock.tenthsOfMicroseconds(total > provider ? total - provider : 0))
     }
 
@@ -740,12 +784,18 @@ final class ChatBenchDriver {
             generationsFinished += 1
             if generationsFinished == options.connections {
                 measureEnd = (clientLoop.now, ChatServerProcess.cpuTicks(serverPID))
+                benchCPU.end = ChatServerProcess.cpuTicks(getpid())
+                machineBusy.end = ChatServerProcess.machineBusyTicks()
                 finish()
             }
             return
         }
         if measuring { completedPrompts += 1 }
-        sendPrompt(client)
+        if options.thinkMilliseconds > 0 {
+            clientLoop.schedule(after: .milliseconds(options.thinkMilliseconds)) { [self] in sendPrompt(client) }
+        } else {
+            sendPrompt(client)
+        }
     }
 
     func finish() {
@@ -758,6 +808,13 @@ final class ChatBenchDriver {
     func report() {
         let elapsed = Double(measureEnd.at &- measureStart.at) / 1e9
         let cpu = elapsed > 0 ? Double(measureEnd.serverCPU - measureStart.serverCPU) / elapsed : 0   // ticks/s = % of a core
+        let benchPercent = elapsed > 0 ? Int(Double(benchCPU.end - benchCPU.start) / elapsed) : 0
+        // Everything else the machine ran meanwhile: a run is only comparable on a quiet machine.
+        let others = elapsed > 0 ? Int(Double(machineBusy.end - machineBusy.start) / elapsed) - benchPercent
+            - Int(Double(measureEnd.serverCPU - measureStart.serverCPU) / elapsed) : 0
+        printError("\(options.mode): the fake provider saw \(providerConfig.requests) requests "
+            + "(mean body \(providerConfig.requestBodyBytes / max(providerConfig.requests, 1)) B) on \(providerConfig.connections) connections; "
+            + "bench process CPU \(benchPercent)% of a core; other processes \(others)% of a core")
         let sorted = latencies.sorted()
         let p = { (q: Double) in format2(percentile(sorted, q) / 1000) }
         if options.mode == "chat-fanout" {
@@ -770,8 +827,13 @@ final class ChatBenchDriver {
         } else {
             let raw = rawLatencies.sorted()
             let r = { (q: Double) in format2(percentile(raw, q) / 1000) }
-            print("| load | \(options.loops) | \(options.connections) | \(options.delayMilliseconds) ms | "
-                + "\(Int(Double(completedPrompts) / max(elapsed, 0.001))) | \(r(0.50)) | \(r(0.99)) | \(p(0.50)) | \(p(0.99)) | \(Int(cpu))% | \(errors) |")
+            let before = beforeProvider.sorted()
+            let after = afterProvider.sorted()
+            let split = "\(format2(percentile(before, 0.5) / 1000)) / \(format2(percentile(before, 0.99) / 1000)) | "
+                + "\(format2(percentile(after, 0.5) / 1000)) / \(format2(percentile(after, 0.99) / 1000)) | "
+            print("| load | \(options.loops) | \(options.connections) | \(options.thinkMilliseconds) ms | \(options.delayMilliseconds) ms | "
+                + "\(Int(Double(completedPrompts) / max(elapsed, 0.001))) | \(r(0.50)) | \(r(0.99)) | \(p(0.50)) | \(p(0.99)) | " + split
+                + "\(Int(cpu))% | \(errors) |")
         }
     }
 }

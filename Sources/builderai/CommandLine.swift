@@ -15,6 +15,8 @@ struct ServeOptions {
     var mcpServers = "mcp-servers"
     var prompts = "prompts"
     var maxSteps = 8
+    var passwordIterations = 600_000
+    var corsOrigins: Set<String> = []
 
     static let help = """
     Usage: builderai serve [options]
@@ -36,7 +38,13 @@ struct ServeOptions {
       --prompts DIR           system prompt templates, every *.txt in DIR (BUILDERAI_PROMPTS, default ./prompts;
                               a missing DIR means the built-in default only)
       --max-steps N           LLM calls one answer may make in its tool loop (BUILDERAI_MAX_STEPS, default 8)
+      --cors-origin ORIGIN    allow browser calls to the REST API from ORIGIN (repeatable;
+                              BUILDERAI_CORS_ORIGINS, comma-separated; default none)
+      --password-iterations N PBKDF2 iterations for new passwords (BUILDERAI_PASSWORD_ITERATIONS,
+                              default and minimum outside tests 600000)
       -h, --help              show this help
+
+    The REST API's token key comes from BUILDERAI_JWT_SECRET (32+ bytes), else DATA_DIR/jwt.key.
 
     LLM providers come from OPENAI_API_KEY/OPENAI_BASE_URL, ANTHROPIC_API_KEY, GEMINI_API_KEY, OLLAMA_HOST,
     BUILDERAI_DEFAULT_MODEL and BUILDERAI_MODEL_CHAIN; with none, the offline provider answers.
@@ -70,6 +78,8 @@ struct ServeOptions {
         if let v = environment["BUILDERAI_BUSY_POLL_US"] { options.busyPollMicroseconds = try value("BUILDERAI_BUSY_POLL_US", v) }
         if let v = environment["BUILDERAI_MCP_SERVERS"] { options.mcpServers = v }
         if let v = environment["BUILDERAI_PROMPTS"] { options.prompts = v }
+        if let v = environment["BUILDERAI_CORS_ORIGINS"] { options.corsOrigins = Set(v.split(separator: ",").map(String.init)) }
+        if let v = environment["BUILDERAI_PASSWORD_ITERATIONS"] { options.passwordIterations = try value("BUILDERAI_PASSWORD_ITERATIONS", v) }
         if let v = environment["BUILDERAI_MAX_STEPS"] { options.maxSteps = try value("BUILDERAI_MAX_STEPS", v) }
 
         var index = 0
@@ -107,6 +117,8 @@ struct ServeOptions {
             case "--busy-poll-us": options.busyPollMicroseconds = try value("--busy-poll-us", try argument())
             case "--mcp-servers": options.mcpServers = try argument()
             case "--prompts": options.prompts = try argument()
+            case "--cors-origin": options.corsOrigins.insert(try argument())
+            case "--password-iterations": options.passwordIterations = try value("--password-iterations", try argument())
             case "--max-steps": options.maxSteps = try value("--max-steps", try argument())
             case "-h", "--help": throw UsageError.helpRequested
             default: throw UsageError("unknown option '\(arguments[index])'")
@@ -115,6 +127,7 @@ struct ServeOptions {
         }
         guard options.port <= 65535 else { throw UsageError("--port must be 0...65535, got \(options.port)") }
         guard options.maxConnections > 0 else { throw UsageError("--max-connections must be at least 1") }
+        guard options.passwordIterations >= 1000 else { throw UsageError("--password-iterations must be at least 1000") }
         guard (1...1000).contains(options.maxSteps) else { throw UsageError("--max-steps must be 1...1000, got \(options.maxSteps)") }
         guard options.loops <= 256 else { throw UsageError("--loops must be at most 256") }
         return options

@@ -117,6 +117,13 @@ func serve(_ arguments: [String]) -> Never {
     if options.echoEndpoint { router.webSocket("/ws/echo", EchoWebSocket.route) }
     let chatEndpoint = ChatEndpoint()
     router.webSocket(ChatProtocol.path, chatEndpoint.route)
+    var apiConfiguration = APIConfiguration(jwtKey: jwtKey(dataDir: options.dataDir))
+    apiConfiguration.version = version
+    apiConfiguration.passwordIterations = options.passwordIterations
+    apiConfiguration.corsOrigins = options.corsOrigins
+    apiConfiguration.issueChatTicket = { userID in chatEndpoint.issueTicket(userID: userID) ?? "" }
+    let api = APIService(store: store, configuration: apiConfiguration)
+    api.register(on: &router)
 
     let server: HTTPServer
     do {
@@ -220,6 +227,30 @@ func database(_ arguments: [String]) -> Never {
     default:
         fail("unknown database command '\(sub)'; use 'db backup PATH' or 'db check'", code: 64)
     }
+}
+
+/// The HS256 key for access tokens: BUILDERAI_JWT_SECRET when set (32+ bytes), else a random key kept
+/// in DATA_DIR/jwt.key (mode 0600), so tokens survive restarts.
+func jwtKey(dataDir: String) -> [UInt8] {
+    if let secret = environment()["BUILDERAI_JWT_SECRET"] {
+        guard secret.utf8.count >= 32 else { fail("BUILDERAI_JWT_SECRET must be at least 32 bytes", code: 64) }
+        return Array(secret.utf8)
+    }
+    let path = dataDir + "/jwt.key"
+    if let file = fopen(path, "rb") {
+        defer { fclose(file) }
+        var key = [UInt8](repeating: 0, count: 64)
+        let count = fread(&key, 1, 64, file)
+        if count >= 32 { return Array(key[0..<count]) }
+    }
+    var key = [UInt8](repeating: 0, count: 32)
+    let random = open("/dev/urandom", O_RDONLY)
+    guard random >= 0, read(random, &key, 32) == 32 else { fail("cannot read /dev/urandom", code: 70) }
+    close(random)
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0, write(fd, key, 32) == 32 else { fail("cannot write \(path)", code: 70) }
+    close(fd)
+    return key
 }
 
 /// Runs async work from the main thread (which is not part of the concurrency pool) and waits.

@@ -3,7 +3,7 @@
 # the load generator on core 1, both pinned with taskset. Prints Markdown for docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=.build/release
+BIN=${BENCH_BIN:-.build/release}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 BUSY_POLL_US=${BENCH_BUSY_POLL_US:-0}
 
@@ -85,3 +85,24 @@ echo
 echo "| detect dead replica ms | calls failed | longest gap ms | back to healthy ms |"
 echo "|---|---|---|---|"
 taskset -c 1 $BIN/builderai-bench mcp-failover --rounds 3 --python .venv/bin/python --server-cpus "$ALL_CPUS"
+
+# Issue 6: the chat engine over /ws (ChatBench.swift). Each run seeds a fresh data directory with the
+# CLI, runs the fake OpenAI provider in the bench process (core 1, beside the WebSocket clients),
+# starts `builderai serve --loops 1` on core 0, and kills it by PID when done.
+echo
+echo "Issue 6: chat fan-out: one generation streaming 50 deltas/s to 1,000 watchers of one conversation"
+echo
+echo "| mode | loops | watchers | delta rate | deltas/s read | p50 ms | p99 ms | p99.9 ms | max ms | server CPU | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+taskset -c 1 $BIN/builderai-bench chat-fanout --server $BIN/builderai --server-cpus 0 --loops 1 \
+  --connections 1000 --rate 50 --seconds 10 --warmup 1 || true
+echo
+echo "Issue 6: chat load: 1,000 conversations (one per connection), fake provider answering at once;"
+echo "think 0 = each conversation prompts again as soon as its generation finishes (closed loop)"
+echo
+echo "| mode | loops | conversations | think | fake delay | prompts/s | first delta p50 ms | p99 ms | added p50 ms | added p99 ms | before fake p50 / p99 ms | after fake p50 / p99 ms | server CPU | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for think in 0 1000 2000 10000; do
+  taskset -c 1 $BIN/builderai-bench chat-load --server $BIN/builderai --server-cpus 0 --loops 1 \
+    --connections 1000 --think-ms $think --seconds 10 --warmup 3 || true
+done

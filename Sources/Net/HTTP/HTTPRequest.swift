@@ -10,6 +10,9 @@ public struct HTTPRequest: Sendable {
     public let remoteAddress: String
     /// Unique per request, for logs and error reports: "<connection>-<sequence>".
     public let requestID: String
+    /// The index of the event loop serving the request: handlers that answer at once use that loop's
+    /// database reader.
+    public var loopIndex: Int = 0
 
     public var method: HTTPMethod { head.method }
     public var path: String { head.path }

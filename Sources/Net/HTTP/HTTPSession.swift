@@ -88,9 +88,11 @@ final class HTTPSession: ConnectionHandler, GracefulShutdown {
         awaitingResponse = true
         dispatchedHead = requestHead
         let request = { (parameters: [String: String]) in
-            HTTPRequest(head: requestHead, body: body, parameters: parameters,
-                        remoteAddress: self.connection.peer.description,
-                        requestID: "\(self.connection.id)-\(self.sequence)")
+            var request = HTTPRequest(head: requestHead, body: body, parameters: parameters,
+                                      remoteAddress: self.connection.peer.description,
+                                      requestID: "\(self.connection.id)-\(self.sequence)")
+            request.loopIndex = self.connection.loop.index
+            return request
         }
         switch context.router.match(method: requestHead.method, path: requestHead.path) {
         case .handler(let handler, let parameters):

@@ -1,0 +1,329 @@
+import Net
+import Store
+
+/// Settings of the REST API.
+public struct APIConfiguration: Sendable {
+    public var version = "0.1.0"
+    /// HS256 key for access tokens (at least 32 bytes).
+    public var jwtKey: [UInt8]
+    public var accessTokenSeconds: Int64 = 900
+    public var refreshTokenSeconds: Int64 = 30 * 24 * 3600
+    public var passwordIterations = PasswordHasher.defaultIterations
+    /// Origins allowed to call the API from a browser (exact match, like "https://app.example.com").
+    public var corsOrigins: Set<String> = []
+    public var rateLimit = RateLimitConfiguration()
+    /// Issues a single-use WebSocket ticket for a user (the chat engine's), when chat is served.
+    public var issueChatTicket: (@Sendable (String) -> String)?
+
+    public init(jwtKey: [UInt8]) {
+        self.jwtKey = jwtKey
+    }
+}
+
+/// Who may call a route.
+public enum Access: String, Sendable {
+    /// No token needed.
+    case anyone
+    /// Any signed-in, enabled account; project routes check the project role themselves.
+    case user
+    /// Server administrators only.
+    case admin
+}
+
+/// The REST API under `/api/v1`: accounts, projects, the marketplace and administration. Every route
+/// is declared once in `routes`, which both registers it and feeds the OpenAPI document.
+public final class APIService: Sendable {
+    public let store: Store
+    public let configuration: APIConfiguration
+    let signer: JWTSigner
+    let hasher: PasswordHasher
+    let limiter = RateLimiter()
+    /// Every route, for registration, the OpenAPI document and the authorization tests.
+    public let routes: [APIRoute]
+
+    public init(store: Store, configuration: APIConfiguration) {
+        self.store = store
+        self.configuration = configuration
+        signer = JWTSigner(key: configuration.jwtKey, lifetimeSeconds: configuration.accessTokenSeconds)
+        hasher = PasswordHasher(iterations: configuration.passwordIterations)
+        routes = AccountRoutes.routes + ProjectRoutes.routes + MarketplaceRoutes.routes + AdminRoutes.routes
+    }
+
+    /// Adds every route to `router`, wrapped with authentication, rate limits, CORS and headers.
+    public func register(on router: inout Router) {
+        for route in routes {
+            router.add(route.method, route.pattern) { [self] request, responder in
+                handle(route, request, responder)
+            }
+        }
+        router.add(.options, "/api/v1/*rest") { [self] request, responder in
+            responder.respond(finish(HTTPResponse(status: .noContent), request, preflight: true))
+        }
+    }
+
+    private func handle(_ route: APIRoute, _ request: HTTPRequest, _ responder: HTTPResponder) {
+        let context: APIContext
+        do {
+            context = try authenticate(route, request)
+        } catch {
+            return responder.respond(finish(error.response, request))
+        }
+        switch route.handler {
+        case .immediate(let body):
+            let response: HTTPResponse
+            do {
+                response = try body(context)
+            } catch {
+                response = error.response
+            }
+            responder.respond(finish(response, request))
+        case .deferred(let body):
+            Task(executorPreference: APIExecutor.shared) {
+                let response: HTTPResponse
+                do {
+                    response = try await body(context)
+                } catch let error as APIError {
+                    response = error.response
+                } catch {
+                    response = APIError.store(error).response
+                }
+                responder.respond(self.finish(response, request))
+            }
+        }
+    }
+
+    /// Checks the rate limit and the bearer token against the route's access level.
+    private func authenticate(_ route: APIRoute, _ request: HTTPRequest) throws(APIError) -> APIContext {
+        let ip = request.remoteAddress.split(separator: ":").dropLast().joined(separator: ":")
+        let limits = configuration.rateLimit
+        let credential = Self.bearer(request)
+        let key = route.strictRateLimit ? "auth:" + ip : credential.map { "t:" + String($0.suffix(24)) } ?? "ip:" + ip
+        let decision = route.strictRateLimit
+            ? limiter.take(key, rate: limits.authRatePerSecond, burst: limits.authBurst)
+            : limiter.take(key, rate: limits.ratePerSecond, burst: limits.burst)
+        if case .limited(let retry) = decision {
+            var headers = HTTPHeaders()
+            headers.add("Retry-After", String(retry))
+            headers.add("RateLimit", "limit=\(Int(route.strictRateLimit ? limits.authBurst : limits.burst)), remaining=0, reset=\(retry)")
+            throw APIError(HTTPStatus(429), "too many requests; retry in \(retry) s", headers: headers)
+        }
+        var user: User?
+        if let credential {
+            user = try principal(credential, request)
+        }
+        switch route.access {
+        case .anyone: break
+        case .user:
+            guard user != nil else { throw .unauthenticated }
+        case .admin:
+            guard let user else { throw .unauthenticated }
+            guard user.role == .admin else { throw .forbidden("this route is for administrators") }
+        }
+        return APIContext(request: request, user: user, api: self, ip: ip)
+    }
+
+    static func bearer(_ request: HTTPRequest) -> String? {
+        guard let header = request.headers["Authorization"] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingCharacters(in: " ")
+    }
+
+    /// The account behind a token: a JWT access token or a personal API token.
+    private func principal(_ credential: String, _ request: HTTPRequest) throws(APIError) -> User {
+        let now = StoreClock.nowMilliseconds()
+        let userID: String
+        if credential.hasPrefix(TokenSecret.personalPrefix) {
+            let hash = TokenSecret.hash(credential)
+            let token: APIToken?
+            do {
+                token = try store.readers.read(loop: request.loopIndex) { try APIToken.find($0, tokenHash: hash) }
+            } catch {
+                throw APIError.store(error)
+            }
+            guard let token, token.kind == .personal, token.isUsable(at: now) else {
+                throw APIError(HTTPStatus(401), "the API token is unknown, revoked or expired", headers: APIError.bearerChallenge)
+            }
+            if (token.lastUsedAt ?? 0) < now - 60_000 {
+                let id = token.id
+                try? store.writer.submit({ db in try APIToken.touch(db, id: id, at: now) }, completion: { _ in })
+            }
+            userID = token.userID
+        } else {
+            switch signer.verify(credential, now: now / 1000) {
+            case .success(let claims): userID = claims.subject
+            case .failure(.expired):
+                throw APIError(HTTPStatus(401), "the access token expired; refresh it", headers: APIError.bearerChallenge)
+            case .failure(.unsupportedAlgorithm):
+                throw APIError(HTTPStatus(401), "only HS256 access tokens are accepted", headers: APIError.bearerChallenge)
+            case .failure:
+                throw APIError(HTTPStatus(401), "the access token is not valid", headers: APIError.bearerChallenge)
+            }
+        }
+        let user: User?
+        do {
+            user = try store.readers.read(loop: request.loopIndex) { try User.find($0, id: userID) }
+        } catch {
+            throw APIError.store(error)
+        }
+        guard let user else { throw APIError(HTTPStatus(401), "the account no longer exists", headers: APIError.bearerChallenge) }
+        guard !user.isDisabled else { throw .forbidden("the account is disabled") }
+        return user
+    }
+
+    /// Security and CORS headers on every API response.
+    private func finish(_ response: HTTPResponse, _ request: HTTPRequest, preflight: Bool = false) -> HTTPResponse {
+        var response = response
+        response.headers.replaceOrAdd("X-Content-Type-Options", "nosniff")
+        response.headers.replaceOrAdd("X-Frame-Options", "DENY")
+        response.headers.replaceOrAdd("Referrer-Policy", "no-referrer")
+        response.headers.replaceOrAdd("Cache-Control", "no-store")
+        response.headers.replaceOrAdd("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        if let origin = request.headers["Origin"], configuration.corsOrigins.contains(origin) {
+            response.headers.replaceOrAdd("Access-Control-Allow-Origin", origin)
+            response.headers.replaceOrAdd("Vary", "Origin")
+            if preflight {
+                response.headers.replaceOrAdd("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+                response.headers.replaceOrAdd("Access-Control-Allow-Headers", "Authorization, Content-Type")
+                response.headers.replaceOrAdd("Access-Control-Max-Age", "600")
+            }
+        }
+        return response
+    }
+}
+
+/// One route: method, path pattern, who may call it, and its handler. `summary` documents it.
+public struct APIRoute: Sendable {
+    public enum Handler: Sendable {
+        /// Answers on the loop at once (reads only): the fast path.
+        case immediate(@Sendable (APIContext) throws(APIError) -> HTTPResponse)
+        /// Runs as a task (writes, password hashing).
+        case deferred(@Sendable (APIContext) async throws -> HTTPResponse)
+    }
+
+    public let method: HTTPMethod
+    public let pattern: String
+    public let access: Access
+    public let summary: String
+    /// Login-like routes share a much smaller per-IP bucket.
+    public let strictRateLimit: Bool
+    let handler: Handler
+
+    init(_ method: HTTPMethod, _ pattern: String, _ access: Access, _ summary: String, strict: Bool = false,
+         immediate: @escaping @Sendable (APIContext) throws(APIError) -> HTTPResponse) {
+        self.method = method
+        self.pattern = pattern
+        self.access = access
+        self.summary = summary
+        strictRateLimit = strict
+        handler = .immediate(immediate)
+    }
+
+    init(_ method: HTTPMethod, _ pattern: String, _ access: Access, _ summary: String, strict: Bool = false,
+         deferred: @escaping @Sendable (APIContext) async throws -> HTTPResponse) {
+        self.method = method
+        self.pattern = pattern
+        self.access = access
+        self.summary = summary
+        strictRateLimit = strict
+        handler = .deferred(deferred)
+    }
+}
+
+/// What a handler gets: the request, the caller (nil on anonymous routes), and the store.
+public struct APIContext: Sendable {
+    public let request: HTTPRequest
+    public let user: User?
+    let api: APIService
+    let ip: String
+
+    var store: Store { api.store }
+
+    /// The caller on routes that require one.
+    var me: User {
+        get throws(APIError) {
+            guard let user else { throw .unauthenticated }
+            return user
+        }
+    }
+
+    func parameter(_ name: String) -> String { request.parameters[name] ?? "" }
+
+    /// A read on this request's loop (immediate handlers) — never from a task.
+    func read<T>(_ body: (SQLiteConnection) throws -> T) throws(APIError) -> T {
+        do {
+            return try store.readers.read(loop: request.loopIndex, body)
+        } catch {
+            throw APIError.store(error)
+        }
+    }
+
+    /// A read from a task, on the background pool.
+    func readAsync<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { done in
+            do {
+                try store.readers.readInBackground(body) { done.resume(with: $0) }
+            } catch {
+                done.resume(throwing: error)
+            }
+        }
+    }
+
+    /// A write through the group-commit writer; `audit` adds an audit_log entry in the same commit.
+    func write<T: Sendable>(audit: (action: String, targetType: String, targetID: @Sendable (T) -> String)? = nil,
+                            _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        let actor = user?.id
+        let ip = self.ip
+        return try await store.writer.write { db in
+            let result = try body(db)
+            if let audit {
+                try AuditEntry.append(db, actorID: actor, action: audit.action, targetType: audit.targetType,
+                                      targetID: audit.targetID(result), ip: ip)
+            }
+            return result
+        }
+    }
+
+    func query(_ name: String) -> String? { request.queryItems[name] }
+
+    func limit(default value: Int = 50) throws(APIError) -> Int {
+        guard let raw = query("limit") else { return value }
+        guard let limit = Int(raw), (1...100).contains(limit) else {
+            throw .badRequest("limit must be an integer from 1 to 100", field: "limit")
+        }
+        return limit
+    }
+
+    func cursor() throws(APIError) -> PageCursor? {
+        guard let raw = query("cursor"), !raw.isEmpty else { return nil }
+        guard let cursor = PageCursor(encoded: raw) else { throw .badRequest("cursor is not one this server gave out", field: "cursor") }
+        return cursor
+    }
+}
+
+/// Builds JSON responses.
+enum Reply {
+    static func json(_ value: JSONValue, status: HTTPStatus = .ok) -> HTTPResponse {
+        var response = HTTPResponse(status: status, body: value.serialized())
+        response.headers.add("Content-Type", "application/json")
+        return response
+    }
+
+    static func page(_ items: [JSONValue], next: String?) -> HTTPResponse {
+        json(.object(["items": .array(items), "next_cursor": next.map(JSONValue.string) ?? .null]))
+    }
+
+    static var noContent: HTTPResponse { HTTPResponse(status: .noContent) }
+}
+
+extension JSONValue {
+    static func int(_ value: Int) -> JSONValue { .number(Double(value)) }
+    static func int(_ value: Int64) -> JSONValue { .number(Double(value)) }
+    static func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in character: Character) -> String {
+        String(drop { $0 == character }.reversed().drop { $0 == character }.reversed())
+    }
+}
