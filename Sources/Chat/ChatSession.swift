@@ -65,6 +65,7 @@ final class ChatSession: WebSocketDelegate {
             socket.close(code: 1003, reason: "binary frames are not part of builderai.v1; send JSON text")
             return
         }
+        ChatMetrics.messagesIn.add()
         let (ref, parsed) = ClientMessage.parse(payload)
         switch parsed {
         case .success(let message): handle(message, ref: ref)
@@ -267,6 +268,7 @@ final class ChatSession: WebSocketDelegate {
 
     func send(_ text: String) {
         guard let socket, socket.isOpen else { return }
+        ChatMetrics.framesOut.add()
         socket.send(text: text)
     }
 

@@ -38,6 +38,9 @@ final class GenerationRun {
     private var flushTimer: LoopTimer?
     private var dirty = false
     private var pendingTools: [String: MCPCallHandle?] = [:]
+    private var stepStarted: UInt64 = 0
+    private var firstOutputSeen = false
+    private var toolStarted: [String: UInt64] = [:]
     private var toolResults: [String: ChatMessage] = [:]
 
     init(state: ConversationState, prompt: Message, userName: String) {
@@ -126,6 +129,8 @@ final class GenerationRun {
                 Log.warning("could not store an assistant message", ["conversation": conversation, "error": error.message])
             }
         }
+        stepStarted = loop.now
+        firstOutputSeen = false
         let request = LLMRequest(system: system, messages: context.messages, tools: tools,
                                  options: GenerationOptions(model: ""))
         generation = service.hub(on: loop).router(service.providers).generate(request, chain: chain) { [weak self] event, model in
@@ -138,6 +143,17 @@ final class GenerationRun {
     private func handle(_ event: LLMStreamEvent, model reference: ModelReference) {
         guard !finished else { return }
         model = reference
+        switch event {
+        case .textDelta, .toolCallStarted, .toolCallFinished:
+            if !firstOutputSeen {
+                firstOutputSeen = true
+                ChatMetrics.timeToFirstToken(reference.provider).observe(Double(MonotonicClock.now() &- stepStarted) / 1e9)
+            }
+        case .usage(let value):
+            ChatMetrics.tokens(reference.provider, "input").add(value.inputTokens)
+            ChatMetrics.tokens(reference.provider, "output").add(value.outputTokens)
+        default: break
+        }
         switch event {
         case .textDelta(let delta):
             guard !delta.isEmpty else { return }
@@ -308,6 +324,7 @@ final class GenerationRun {
         let projectID = room.project.id
         for call in calls {
             pendingTools[call.id] = .some(nil)
+            toolStarted[call.id] = MonotonicClock.now()
         }
         for call in calls {
             if WorkspaceTools.names.contains(call.name) {
@@ -340,6 +357,10 @@ final class GenerationRun {
     private func toolFinished(_ callID: String, _ outcome: WorkspaceTools.Outcome) {
         guard !finished, pendingTools.removeValue(forKey: callID) != nil,
               let call = calls.first(where: { $0.id == callID }) else { return }
+        if let started = toolStarted.removeValue(forKey: callID) {
+            ChatMetrics.toolCall(WorkspaceTools.names.contains(call.name) ? "workspace" : "mcp", outcome.isError)
+                .observe(Double(MonotonicClock.now() &- started) / 1e9)
+        }
         record(call, outcome: outcome)
         if pendingTools.isEmpty {
             for call in calls { if let result = toolResults[call.id] { produced.append(result) } }
@@ -423,6 +444,8 @@ final class GenerationRun {
     private func finish(_ reason: String, note: String? = nil) {
         guard !finished else { return }
         finished = true
+        Metrics.shared.counter("builderai_generations_total", "Finished generations by stop reason",
+                               labels: [("stop_reason", reason)]).add()
         let conversation = conversationID
         let generationID = id
         let messageID = self.messageID

@@ -1,3 +1,4 @@
+import API
 import Glibc
 import Net
 import Store
@@ -10,12 +11,15 @@ func accountCommand(_ noun: String, _ arguments: [String]) -> Never {
     guard verb == "create" else { fail("usage: builderai \(noun) create …; see 'builderai --help'", code: 64) }
     var flags: [String: String] = [:]
     var admin = false
+    var passwordFromStdin = false
     var dataDir = environment()["BUILDERAI_DATA_DIR"] ?? "data"
     var index = 0
     while index < arguments.count {
         let flag = arguments[index]
         if flag == "--admin" && noun == "user" {
             admin = true
+        } else if flag == "--password-stdin" && noun == "user" {
+            passwordFromStdin = true
         } else if ["--email", "--name", "--model", "--mcp", "--data-dir", "--description"].contains(flag) {
             index += 1
             guard index < arguments.count else { fail("\(flag) needs a value", code: 64) }
@@ -33,8 +37,15 @@ func accountCommand(_ noun: String, _ arguments: [String]) -> Never {
         switch noun {
         case "user":
             guard let name = flags["--name"], !name.isEmpty else { fail("user create needs --name", code: 64) }
-            // No password yet: "!" matches no hash, so password login stays off until one is set.
-            let user = try User.insert(db, email: email, displayName: name, passwordHash: "!", role: admin ? .admin : .user)
+            // Without a password, "!" matches no hash: password login stays off and tokens are the way in.
+            var hash = "!"
+            if passwordFromStdin {
+                guard let line = readLine(strippingNewline: true), line.count >= 10 else {
+                    fail("--password-stdin needs a password of at least 10 characters on standard input", code: 64)
+                }
+                hash = PasswordHasher().hashNow(line)
+            }
+            let user = try User.insert(db, email: email, displayName: name, passwordHash: hash, role: admin ? .admin : .user)
             print(user.id)
         case "token":
             guard let user = try User.find(db, email: email) else { fail("no account with email \(email)", code: 66) }

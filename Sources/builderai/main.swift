@@ -18,8 +18,8 @@ Commands:
   db backup PATH      copy the live database to PATH (safe while the server runs)
   db check            run SQLite's integrity and foreign key checks
   mcp check           start every MCP server defined, list its tools, and report its state
-  user create --email E --name N [--admin]
-                      add an account; prints its id
+  user create --email E --name N [--admin] [--password-stdin]
+                      add an account (password read from standard input); prints its id
   token create --email E [--name LABEL]
                       make a personal API token for an account; prints it once
   project create --email E --name N [--model PROVIDER/MODEL] [--mcp GROUP,...]
@@ -122,12 +122,15 @@ func serve(_ arguments: [String]) -> Never {
     apiConfiguration.passwordIterations = options.passwordIterations
     apiConfiguration.corsOrigins = options.corsOrigins
     apiConfiguration.issueChatTicket = { userID in chatEndpoint.issueTicket(userID: userID) ?? "" }
+    let mcpAdmin = MCPAdmin(store: store, environment: environment())
+    apiConfiguration.mcp = mcpAdmin
     let api = APIService(store: store, configuration: apiConfiguration)
     api.register(on: &router)
 
+    let serverMetrics = ServerMetrics()
     let server: HTTPServer
     do {
-        server = try HTTPServer(configuration: configuration, router: router)
+        server = try HTTPServer(configuration: configuration, router: router, metrics: serverMetrics)
     } catch let error {
         if error.code == EADDRINUSE {
             fail("port \(options.port) on \(options.host) is already in use; choose another with --port", code: 69)
@@ -153,6 +156,10 @@ func serve(_ arguments: [String]) -> Never {
         fail("cannot start the chat engine: \(error)", code: 70)
     }
     chatEndpoint.attach(chat)
+    mcpAdmin.attach(mcp)
+    mcpAdmin.registerMetrics()
+    registerProcessMetrics(server: serverMetrics, store: store)
+    Metrics.shared.gauge("builderai_connections_open", "Open TCP connections") { [([], Double(server.connectionCount))] }
     Log.info("listening", ["address": "\(options.host):\(server.port)", "loops": String(server.loops.count),
                            "version": version, "database": store.path])
 
@@ -226,6 +233,33 @@ func database(_ arguments: [String]) -> Never {
         }
     default:
         fail("unknown database command '\(sub)'; use 'db backup PATH' or 'db check'", code: 64)
+    }
+}
+
+/// Connections, WebSocket traffic and the database writer, read at scrape time.
+func registerProcessMetrics(server: ServerMetrics, store: Store) {
+    let metrics = Metrics.shared
+    metrics.gauge("builderai_connections_accepted_total", "TCP connections accepted") {
+        [([], Double(server.accepted.load(ordering: .relaxed)))]
+    }
+    metrics.gauge("builderai_connections_refused_total", "Connections answered 503 over the connection cap") {
+        [([], Double(server.refused.load(ordering: .relaxed)))]
+    }
+    metrics.gauge("builderai_websocket_messages_received_total", "WebSocket messages received, all endpoints") {
+        [([], Double(server.webSocketMessagesIn.load(ordering: .relaxed)))]
+    }
+    metrics.gauge("builderai_http_responses_total", "HTTP responses by class, all routes") {
+        [([("class", "2xx")], Double(server.responses2xx.load(ordering: .relaxed))),
+         ([("class", "4xx")], Double(server.responses4xx.load(ordering: .relaxed))),
+         ([("class", "5xx")], Double(server.responses5xx.load(ordering: .relaxed)))]
+    }
+    metrics.gauge("builderai_db_write_queue_depth", "Writes waiting for the writer thread") {
+        [([], Double(store.writer.queueDepth))]
+    }
+    metrics.gauge("builderai_db_commits_total", "Group commits") { [([], Double(store.writer.commits))] }
+    metrics.gauge("builderai_db_writes_total", "Writes committed") { [([], Double(store.writer.committedWrites))] }
+    metrics.gauge("builderai_db_last_commit_seconds", "Duration of the latest COMMIT") {
+        [([], Double(store.writer.lastCommitNanoseconds) / 1e9)]
     }
 }
 

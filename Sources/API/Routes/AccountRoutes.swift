@@ -176,7 +176,7 @@ enum AccountRoutes {
     static func revokeToken(_ context: APIContext) async throws -> HTTPResponse {
         let id = context.parameter("id")
         let userID = try context.me.id
-        let revoked = try await context.write(audit: ("token.revoke", "api_token", { _ in id })) { db -> Bool in
+        let revoked = try await context.write(audit: ("token.revoke", "api_token", { $0 ? id : nil })) { db -> Bool in
             guard let token = try APIToken.find(db, id: id), token.kind == .personal else { return false }
             return try APIToken.revoke(db, id: id, userID: userID)
         }

@@ -14,6 +14,8 @@ public struct APIConfiguration: Sendable {
     public var rateLimit = RateLimitConfiguration()
     /// Issues a single-use WebSocket ticket for a user (the chat engine's), when chat is served.
     public var issueChatTicket: (@Sendable (String) -> String)?
+    /// The MCP fleet, for the admin routes and readiness.
+    public var mcp: (any MCPAdministration)?
 
     public init(jwtKey: [UInt8]) {
         self.jwtKey = jwtKey
@@ -56,12 +58,46 @@ public final class APIService: Sendable {
                 handle(route, request, responder)
             }
         }
-        router.add(.options, "/api/v1/*rest") { [self] request, responder in
-            responder.respond(finish(HTTPResponse(status: .noContent), request, preflight: true))
+        // CORS preflight, per path (a catch-all would turn unknown paths into 405s).
+        var seen = Set<String>()
+        for route in routes where seen.insert(route.pattern).inserted {
+            let methods = routes.filter { $0.pattern == route.pattern }.map(\.method.rawValue).joined(separator: ", ")
+            router.add(.options, route.pattern) { [self] request, responder in
+                var response = HTTPResponse(status: .noContent)
+                response.headers.add("Allow", methods + ", OPTIONS")
+                responder.respond(finish(response, request, preflight: true))
+            }
+        }
+        let document = OpenAPIDocument.build(routes, version: configuration.version).serialized()
+        router.get("/api/v1/openapi.json") { [self] request in
+            var response = HTTPResponse(status: .ok, body: document)
+            response.headers.add("Content-Type", "application/json")
+            return finish(response, request)
+        }
+        router.get("/metrics") { _ in
+            var response = HTTPResponse(status: .ok, body: Array(Metrics.shared.render().utf8))
+            response.headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            return response
+        }
+        router.add(.get, "/readyz") { [self] _, responder in
+            Task(executorPreference: APIExecutor.shared) {
+                var problems: [String] = []
+                do {
+                    _ = try await self.store.writer.write { db in try db.execute("SELECT 1") }
+                } catch {
+                    problems.append("the database is not writable: \(error)")
+                }
+                problems += self.configuration.mcp?.readinessProblems() ?? []
+                let body: JSONValue = .object(["status": .string(problems.isEmpty ? "ready" : "not ready"),
+                                               "problems": .array(problems.map(JSONValue.string))])
+                responder.respond(Reply.json(body, status: problems.isEmpty ? .ok : HTTPStatus(503)))
+            }
         }
     }
 
     private func handle(_ route: APIRoute, _ request: HTTPRequest, _ responder: HTTPResponder) {
+        let started = MonotonicClock.now()
+        let responder = RecordingResponder(route: route, responder: responder, started: started)
         let context: APIContext
         do {
             context = try authenticate(route, request)
@@ -192,6 +228,22 @@ public final class APIService: Sendable {
     }
 }
 
+/// Records each response's route, status and latency in the process metrics.
+private struct RecordingResponder: Sendable {
+    let route: APIRoute
+    let responder: HTTPResponder
+    let started: UInt64
+
+    func respond(_ response: HTTPResponse) {
+        let labels = [("method", route.method.rawValue), ("route", route.pattern)]
+        Metrics.shared.counter("builderai_http_requests_total", "HTTP API requests by route and status",
+                               labels: labels + [("status", String(response.status.code))]).add()
+        Metrics.shared.histogram("builderai_http_request_seconds", "HTTP API latency by route", labels: labels)
+            .observe(Double(MonotonicClock.now() &- started) / 1e9)
+        responder.respond(response)
+    }
+}
+
 /// One route: method, path pattern, who may call it, and its handler. `summary` documents it.
 public struct APIRoute: Sendable {
     public enum Handler: Sendable {
@@ -270,15 +322,16 @@ public struct APIContext: Sendable {
     }
 
     /// A write through the group-commit writer; `audit` adds an audit_log entry in the same commit.
-    func write<T: Sendable>(audit: (action: String, targetType: String, targetID: @Sendable (T) -> String)? = nil,
+    /// `audit.targetID` returns nil when nothing changed (no entry is written then).
+    func write<T: Sendable>(audit: (action: String, targetType: String, targetID: @Sendable (T) -> String?)? = nil,
                             _ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let actor = user?.id
         let ip = self.ip
         return try await store.writer.write { db in
             let result = try body(db)
-            if let audit {
+            if let audit, let target = audit.targetID(result) {
                 try AuditEntry.append(db, actorID: actor, action: audit.action, targetType: audit.targetType,
-                                      targetID: audit.targetID(result), ip: ip)
+                                      targetID: target, ip: ip)
             }
             return result
         }
