@@ -272,8 +272,15 @@ final class ConversationState {
                                       "message": ChatEvents.message(stored)])
         }
         stored.seq = seq
+        // Nothing ahead of it: the provider call starts now and overlaps the prompt's commit.
+        let early = run == nil && queue.isEmpty && pendingPrompts.isEmpty
+            ? GenerationRun(state: self, prompt: stored, userName: watcher.name, committed: false) : nil
         pendingPrompts[clientID] = [(watcher, ref)]
         let message = stored
+        if let early {
+            run = early
+            early.start()
+        }
         room.persist({ db in
             try Message.insert(db, conversationID: conversation, seq: seq, role: .user, content: content, clientID: clientID,
                                authorID: author, id: messageID, at: message.createdAt)
@@ -284,14 +291,23 @@ final class ConversationState {
                 settle(seq)
                 finalize(messageID)
                 for (watcher, ref) in waiting { acknowledge(watcher, ref: ref, message: message, position: position, duplicate: false) }
-                queue.append(QueuedPrompt(message: message, userName: watcher.name))
-                startNextIfIdle()
+                if let early, run === early {
+                    early.promptStored()
+                } else {
+                    queue.append(QueuedPrompt(message: message, userName: watcher.name))
+                    startNextIfIdle()
+                }
             case .failure(let error):
                 settle(seq, text: ChatEvents.encode(["type": "prompt_failed", "conversation": .string(conversation),
                                                      "seq": ChatEvents.number(seq), "client_id": .string(clientID),
                                                      "code": .string(error.code.rawValue), "message": .string(error.message)]))
                 finalize(messageID)
                 for (watcher, ref) in waiting { reply(watcher, error: error, ref: ref) }
+                if let early, run === early {
+                    early.promptLost()
+                    run = nil
+                    startNextIfIdle()
+                }
             }
         }
     }

@@ -43,10 +43,37 @@ final class GenerationRun {
     private var toolStarted: [String: UInt64] = [:]
     private var toolResults: [String: ChatMessage] = [:]
 
-    init(state: ConversationState, prompt: Message, userName: String) {
+    /// False while the prompt's own write is in flight. The provider call starts anyway (so the
+    /// commit overlaps the model's time to first token), but nothing is announced or stored, and its
+    /// events wait in `held`, until the prompt is committed; if that write fails the run is dropped.
+    private var promptCommitted: Bool
+    private var held: [(LLMStreamEvent, ModelReference)] = []
+    private var pendingAnnouncement: (() -> Void)?
+
+    init(state: ConversationState, prompt: Message, userName: String, committed: Bool = true) {
         self.state = state
         self.prompt = prompt
         self.userName = userName
+        promptCommitted = committed
+    }
+
+    /// The prompt is stored: announce the step and let the held provider events through.
+    func promptStored() {
+        guard !promptCommitted else { return }
+        promptCommitted = true
+        pendingAnnouncement?()
+        pendingAnnouncement = nil
+        let events = held
+        held.removeAll()
+        for (event, model) in events { handle(event, model: model) }
+    }
+
+    /// The prompt could not be stored: stop the provider call; nothing was announced.
+    func promptLost() {
+        finished = true
+        held.removeAll()
+        pendingAnnouncement = nil
+        generation?.cancel()
     }
 
     private var room: ProjectRoom { state.room }
@@ -116,19 +143,22 @@ final class GenerationRun {
         let replyTo = prompt.id
         let stepNumber = step
         let contextNote = self.contextNote
-        let seq = state.emit(messageID: messageID) { seq in
-            ChatEvents.encode(["type": "message_started", "conversation": .string(conversation), "seq": ChatEvents.number(seq),
-                               "message": .string(messageID), "generation": .string(generationID), "reply_to": .string(replyTo),
-                               "step": ChatEvents.number(stepNumber), "context": contextNote])
-        }
-        room.persist({ db in
-            try Message.insert(db, conversationID: conversation, seq: seq, role: .assistant, content: "[]", status: .incomplete,
-                               id: messageID, replyTo: replyTo, generationID: generationID, endSeq: seq)
-        }) { result in
-            if case .failure(let error) = result {
-                Log.warning("could not store an assistant message", ["conversation": conversation, "error": error.message])
+        let announce = { [state, room] in
+            let seq = state.emit(messageID: messageID) { seq in
+                ChatEvents.encode(["type": "message_started", "conversation": .string(conversation), "seq": ChatEvents.number(seq),
+                                   "message": .string(messageID), "generation": .string(generationID), "reply_to": .string(replyTo),
+                                   "step": ChatEvents.number(stepNumber), "context": contextNote])
+            }
+            room.persist({ db in
+                try Message.insert(db, conversationID: conversation, seq: seq, role: .assistant, content: "[]", status: .incomplete,
+                                   id: messageID, replyTo: replyTo, generationID: generationID, endSeq: seq)
+            }) { result in
+                if case .failure(let error) = result {
+                    Log.warning("could not store an assistant message", ["conversation": conversation, "error": error.message])
+                }
             }
         }
+        if promptCommitted { announce() } else { pendingAnnouncement = announce }
         stepStarted = loop.now
         firstOutputSeen = false
         let request = LLMRequest(system: system, messages: context.messages, tools: tools,
@@ -142,6 +172,10 @@ final class GenerationRun {
 
     private func handle(_ event: LLMStreamEvent, model reference: ModelReference) {
         guard !finished else { return }
+        guard promptCommitted else {
+            held.append((event, reference))
+            return
+        }
         model = reference
         switch event {
         case .textDelta, .toolCallStarted, .toolCallFinished:
