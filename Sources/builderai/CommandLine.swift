@@ -16,6 +16,7 @@ struct ServeOptions {
     var prompts = "prompts"
     var maxSteps = 8
     var passwordIterations = 600_000
+    var rateLimit = 50
     var corsOrigins: Set<String> = []
 
     static let help = """
@@ -40,6 +41,7 @@ struct ServeOptions {
       --max-steps N           LLM calls one answer may make in its tool loop (BUILDERAI_MAX_STEPS, default 8)
       --cors-origin ORIGIN    allow browser calls to the REST API from ORIGIN (repeatable;
                               BUILDERAI_CORS_ORIGINS, comma-separated; default none)
+      --rate-limit N          REST requests per second per token (or IP), burst 2N (BUILDERAI_RATE_LIMIT, default 50)
       --password-iterations N PBKDF2 iterations for new passwords (BUILDERAI_PASSWORD_ITERATIONS,
                               default and minimum outside tests 600000)
       -h, --help              show this help
@@ -79,6 +81,7 @@ struct ServeOptions {
         if let v = environment["BUILDERAI_MCP_SERVERS"] { options.mcpServers = v }
         if let v = environment["BUILDERAI_PROMPTS"] { options.prompts = v }
         if let v = environment["BUILDERAI_CORS_ORIGINS"] { options.corsOrigins = Set(v.split(separator: ",").map(String.init)) }
+        if let v = environment["BUILDERAI_RATE_LIMIT"] { options.rateLimit = try value("BUILDERAI_RATE_LIMIT", v) }
         if let v = environment["BUILDERAI_PASSWORD_ITERATIONS"] { options.passwordIterations = try value("BUILDERAI_PASSWORD_ITERATIONS", v) }
         if let v = environment["BUILDERAI_MAX_STEPS"] { options.maxSteps = try value("BUILDERAI_MAX_STEPS", v) }
 
@@ -118,6 +121,7 @@ struct ServeOptions {
             case "--mcp-servers": options.mcpServers = try argument()
             case "--prompts": options.prompts = try argument()
             case "--cors-origin": options.corsOrigins.insert(try argument())
+            case "--rate-limit": options.rateLimit = try value("--rate-limit", try argument())
             case "--password-iterations": options.passwordIterations = try value("--password-iterations", try argument())
             case "--max-steps": options.maxSteps = try value("--max-steps", try argument())
             case "-h", "--help": throw UsageError.helpRequested
@@ -127,6 +131,7 @@ struct ServeOptions {
         }
         guard options.port <= 65535 else { throw UsageError("--port must be 0...65535, got \(options.port)") }
         guard options.maxConnections > 0 else { throw UsageError("--max-connections must be at least 1") }
+        guard options.rateLimit >= 1 else { throw UsageError("--rate-limit must be at least 1") }
         guard options.passwordIterations >= 1000 else { throw UsageError("--password-iterations must be at least 1000") }
         guard (1...1000).contains(options.maxSteps) else { throw UsageError("--max-steps must be 1...1000, got \(options.maxSteps)") }
         guard options.loops <= 256 else { throw UsageError("--loops must be at most 256") }

@@ -121,6 +121,8 @@ func serve(_ arguments: [String]) -> Never {
     apiConfiguration.version = version
     apiConfiguration.passwordIterations = options.passwordIterations
     apiConfiguration.corsOrigins = options.corsOrigins
+    apiConfiguration.rateLimit.ratePerSecond = Double(options.rateLimit)
+    apiConfiguration.rateLimit.burst = Double(options.rateLimit * 2)
     apiConfiguration.issueChatTicket = { userID in chatEndpoint.issueTicket(userID: userID) ?? "" }
     let mcpAdmin = MCPAdmin(store: store, environment: environment())
     apiConfiguration.mcp = mcpAdmin

@@ -64,3 +64,13 @@ import TestSupport
         #expect(actions.contains("admin.mcp_add") && actions.contains("admin.mcp_remove") && actions.contains("admin.mcp_restart"))
     }
 }
+
+/// A publisher's whole journey with `curl` only (Tests/Peers/publish_with_curl.sh) against a real serve.
+@Suite(.timeLimit(.minutes(3))) struct PublishingScriptTests {
+    @Test func aPublisherScriptWithOnlyCurlPublishesAndACustomerInstallsAndReviews() throws {
+        let fixture = try ChatServerFixture()
+        defer { fixture.stop() }
+        let result = try Peers.run("/bin/bash", [Peers.script("publish_with_curl.sh"), "http://127.0.0.1:\(fixture.port)"], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+}
