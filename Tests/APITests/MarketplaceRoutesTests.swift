@@ -215,6 +215,7 @@ import Testing
         #expect(stats.status == 200, "\(stats.body)")
         let byID = Dictionary(uniqueKeysWithValues: stats.items.map { ($0["app_id"] as? String ?? "", $0) })
         #expect(byID[paid]?["downloads"] as? Int == 2 && byID[free]?["downloads"] as? Int == 1)
+        #expect(byID[paid]?["live_installations"] as? Int == 2 && byID[free]?["live_installations"] as? Int == 1)
         let days = byID[paid]?["per_day"] as? [[String: Any]]
         #expect(days?.count == 1 && days?.first?["date"] as? String == today && days?.first?["installations"] as? Int == 2)
         let revenue = byID[paid]?["revenue"] as? [[String: Any]]

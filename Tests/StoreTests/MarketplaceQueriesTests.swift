@@ -35,6 +35,9 @@ import TestSupport
         #expect(try ProjectFile.get(fixture.db, projectID: projectID, path: "src/a.txt")?.content == [0, 1, 2, 3])
         #expect(copy.installation.priceMinor == 499 && copy.installation.currency == "EUR")
         #expect(try App.find(fixture.db, id: app.id)?.stats.downloads == 1)
+        let read = try #require(try App.findWithPublisherName(fixture.db, id: app.id))
+        #expect(read.app == (try App.find(fixture.db, id: app.id)) && read.publisherName == "publisher")
+        #expect(try App.findWithPublisherName(fixture.db, id: "missing") == nil)
         // The source is untouched.
         #expect(try ProjectFile.list(fixture.db, projectID: app.projectID).count == 2)
     }

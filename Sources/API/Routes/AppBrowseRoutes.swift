@@ -61,20 +61,17 @@ enum AppBrowseRoutes {
         return Reply.page(page.items.map { MarketplaceRoutes.appJSON($0) }, next: page.nextCursor)
     }
 
-    /// One read on the loop: the app with its counters, its publisher's name and its live
-    /// installations.
+    /// One statement on the loop: the app with its counters and its publisher's name.
     static func detail(_ context: APIContext) throws(APIError) -> HTTPResponse {
         let id = context.parameter("id")
-        let found = try context.read { db -> (App, User?, Int)? in
-            guard let app = try App.find(db, id: id) else { return nil }
-            return (app, try User.find(db, id: app.publisherID), try Installation.liveCount(db, appID: id))
+        guard let (app, publisherName) = try context.read({ try App.findWithPublisherName($0, id: id) }) else {
+            throw .notFound("app with id \(id)")
         }
-        guard let (app, publisher, installations) = found else { throw .notFound("app with id \(id)") }
         if app.status != .published {
             guard let user = context.user, user.id == app.publisherID || user.role == .admin else {
                 throw .notFound("app with id \(id)")
             }
         }
-        return Reply.json(MarketplaceRoutes.appJSON(app, publisher: publisher, installations: installations))
+        return Reply.json(MarketplaceRoutes.appJSON(app, publisherName: publisherName))
     }
 }

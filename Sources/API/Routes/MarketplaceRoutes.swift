@@ -41,22 +41,27 @@ enum MarketplaceRoutes {
         return .number(Double(hundredths) / 100)
     }
 
-    /// An app as clients see it. `installations` (live copies) is given only by the detail read,
-    /// which counts them; `publisher` only when its name was looked up.
-    static func appJSON(_ app: App, publisher: User? = nil, installations: Int? = nil) -> JSONValue {
-        var stats: [String: JSONValue] = ["downloads": .int(app.stats.downloads), "average_rating": averageRating(app.stats),
-                                          "rating_count": .int(app.stats.ratingCount), "review_count": .int(app.stats.reviewCount)]
-        if let installations { stats["installations"] = .int(installations) }
-        var fields: [String: JSONValue] = [
+    /// An app as clients see it; `publisher` carries the name when it was read.
+    ///
+    /// `installations` equals `downloads`: a user has at most one installation of an app (a repeat
+    /// returns it), and both keep counting it after the installer deletes their copy, like revenue.
+    /// Copies still alive are in the publisher's stats (`live_installations`): counting them visits
+    /// every installation, too slow for the hot detail read.
+    static func appJSON(_ app: App, publisherName: String? = nil) -> JSONValue {
+        let stats: [String: JSONValue] = [
+            "downloads": .int(app.stats.downloads), "installations": .int(app.stats.downloads),
+            "average_rating": averageRating(app.stats), "rating_count": .int(app.stats.ratingCount),
+            "review_count": .int(app.stats.reviewCount),
+        ]
+        var publisher: [String: JSONValue] = ["id": .string(app.publisherID)]
+        if let publisherName { publisher["name"] = .string(publisherName) }
+        return .object([
             "id": .string(app.id), "name": .string(app.name), "description": .string(app.description),
             "category": .string(app.category), "tags": .array(app.tags.map(JSONValue.string)),
             "price_cents": .int(app.priceMinor), "currency": .string(app.currency), "version": .string(app.version),
             "status": .string(app.status.rawValue), "created_at": .int(app.createdAt), "updated_at": .int(app.updatedAt),
-            "published_at": .int(app.publishedAt), "stats": .object(stats),
-        ]
-        fields["publisher"] = publisher.map { .object(["id": .string($0.id), "name": .string($0.displayName)]) }
-            ?? .object(["id": .string(app.publisherID)])
-        return .object(fields)
+            "published_at": .int(app.publishedAt), "stats": .object(stats), "publisher": .object(publisher),
+        ])
     }
 
     /// The app `id` for a write by its publisher (or, with `admin`, an administrator). Someone else
@@ -123,7 +128,7 @@ enum MarketplaceRoutes {
                                    tags: listing.tags ?? [], priceMinor: Int64(listing.priceCents ?? 0),
                                    currency: listing.currency ?? defaultCurrency, version: version)
         }
-        return Reply.json(appJSON(app, publisher: me), status: .created)
+        return Reply.json(appJSON(app, publisherName: me.displayName), status: .created)
     }
 
     static func edit(_ context: APIContext) async throws -> HTTPResponse {
@@ -150,7 +155,7 @@ enum MarketplaceRoutes {
             else { throw APIError.notFound("app with id \(id)") }
             return updated
         }
-        return Reply.json(appJSON(app, publisher: me))
+        return Reply.json(appJSON(app, publisherName: me.displayName))
     }
 
     static func newVersion(_ context: APIContext) async throws -> HTTPResponse {
@@ -171,7 +176,7 @@ enum MarketplaceRoutes {
             try AuditEntry.append(db, actorID: me.id, action: "app.version", targetType: "app", targetID: id, details: details, ip: ip)
             return updated
         }
-        guard case .object(var fields) = appJSON(app, publisher: me) else { return Reply.noContent }
+        guard case .object(var fields) = appJSON(app, publisherName: me.displayName) else { return Reply.noContent }
         fields["changelog"] = .string(changelog)
         return Reply.json(.object(fields), status: .created)
     }

@@ -2,7 +2,7 @@ import Net
 import Store
 
 /// A publisher's own apps with their counters, and statistics over a date range: installations per
-/// UTC day per app and revenue (what installers paid) per app and currency. Amounts in different
+/// UTC day per app, the copies still alive, and revenue (what installers paid) per app and currency. Amounts in different
 /// currencies are never added together.
 enum PublisherRoutes {
     static let routes: [APIRoute] = [
@@ -17,7 +17,7 @@ enum PublisherRoutes {
     static func apps(_ context: APIContext) throws(APIError) -> HTTPResponse {
         let me = try context.me
         let apps = try context.read { try App.list($0, publisherID: me.id) }
-        return Reply.json(.object(["items": .array(apps.map { MarketplaceRoutes.appJSON($0, publisher: me) })]))
+        return Reply.json(.object(["items": .array(apps.map { MarketplaceRoutes.appJSON($0, publisherName: me.displayName) })]))
     }
 
     static func stats(_ context: APIContext) throws(APIError) -> HTTPResponse {
@@ -29,20 +29,21 @@ enum PublisherRoutes {
         guard toDay - fromDay < maxDays else { throw .badRequest("the range may cover at most \(maxDays) days", field: "to") }
         let from = fromDay * Installation.dayMilliseconds
         let to = (toDay + 1) * Installation.dayMilliseconds
-        let (apps, days, revenue) = try context.read { db in
-            (try App.list(db, publisherID: me.id),
+        let (apps, live, days, revenue) = try context.read { db in
+            let apps = try App.list(db, publisherID: me.id)
+            return (apps, try apps.map { try Installation.liveCount(db, appID: $0.id) },
              try Installation.installsPerDay(db, publisherID: me.id, from: from, to: to),
              try Installation.revenue(db, publisherID: me.id, from: from, to: to))
         }
         var items: [JSONValue] = []
         var totals: [String: Int64] = [:]
-        for app in apps {
+        for (app, live) in zip(apps, live) {
             let perDay = days.filter { $0.appID == app.id }
             let earned = revenue.filter { $0.appID == app.id }
             for entry in earned { totals[entry.currency, default: 0] += entry.totalMinor }
             items.append(.object([
                 "app_id": .string(app.id), "name": .string(app.name), "price_cents": .int(app.priceMinor),
-                "currency": .string(app.currency),
+                "currency": .string(app.currency), "live_installations": .int(live),
                 // Each installation is one user's first install, so per day they are also downloads.
                 "downloads": .int(perDay.reduce(0) { $0 + $1.installations }),
                 "per_day": .array(perDay.map { .object(["date": .string(date($0.day / Installation.dayMilliseconds)),

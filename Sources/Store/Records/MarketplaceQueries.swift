@@ -1,5 +1,5 @@
-/// Marketplace operations the REST API needs that span several tables: installing an app as a copy
-/// of its project, and counting an app's live installations.
+/// Marketplace operations the REST API needs that span several tables: reading an app with its
+/// publisher's name, installing an app as a copy of its project, and counting live installations.
 
 /// The outcome of `Installation.installCopy`.
 public struct InstalledCopy: Sendable, Equatable {
@@ -11,6 +11,17 @@ public struct InstalledCopy: Sendable, Equatable {
     public init(installation: Installation, createdProject: Bool) {
         self.installation = installation
         self.createdProject = createdProject
+    }
+}
+
+extension App {
+    /// The app with its counters and its publisher's display name, in one statement: the API's
+    /// hottest read, where each extra statement is another read transaction (and file-lock round).
+    public static func findWithPublisherName(_ db: SQLiteConnection, id: String) throws -> (app: App, publisherName: String)? {
+        try db.queryOne("""
+            SELECT \(columns), u.display_name FROM apps a JOIN app_stats s ON s.app_id = a.id
+            JOIN users u ON u.id = a.publisher_id WHERE a.id = ?
+            """, [id]) { row in (try decode(row), row.string(18)) }
     }
 }
 
@@ -43,7 +54,8 @@ extension Installation {
         }
     }
 
-    /// Installations of the app whose project still exists (the installer has not deleted it).
+    /// Installations of the app whose project still exists (the installer has not deleted it). It
+    /// visits every installation of the app, so it is for occasional reads, not per-request ones.
     public static func liveCount(_ db: SQLiteConnection, appID: String) throws -> Int {
         try db.queryOne("SELECT count(*) FROM installations WHERE app_id = ? AND project_id IS NOT NULL",
                         [appID]) { $0.int(0) } ?? 0
