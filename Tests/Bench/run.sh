@@ -143,11 +143,12 @@ run_wrk() { # label method path tokens-file seconds
 SEARCH_PATH="/api/v1/apps?q=planner"
 echo
 echo "Issue 7: REST API, $API_APPS published apps; wrk on core 1 (1 thread, 64 connections, ${API_SECONDS} s, a different personal token per request); server --loops 1 on core 0"
-echo "Search: $(curl -s -H "Authorization: Bearer $(head -1 "$API_DATA/bench-readers.txt")" "http://127.0.0.1:$PORT$SEARCH_PATH&limit=100" | grep -o '"published_at"' | wc -l) hits on the first page of $SEARCH_PATH (20 returned per request)"
+echo "Search: $(curl -s -H "Authorization: Bearer $(head -1 "$API_DATA/bench-readers.txt")" "http://127.0.0.1:$PORT$SEARCH_PATH&limit=100" | grep -o '"published_at"' | wc -l) apps on one page of $SEARCH_PATH with limit=100 (the bench asks for the default 20)"
 echo
 echo "| request | requests/s | p50 | p99 | non-2xx | socket errors |"
 echo "|---|---|---|---|---|---|"
 run_wrk "warm-up: app detail" GET "/api/v1/apps/$APP_ID" "$API_DATA/bench-readers.txt" 2 >/dev/null
+run_wrk "GET /api/v1/me (authentication alone, for reference)" GET "/api/v1/me" "$API_DATA/bench-readers.txt" "$API_SECONDS"
 run_wrk "GET /api/v1/apps/:id (authenticated)" GET "/api/v1/apps/$APP_ID" "$API_DATA/bench-readers.txt" "$API_SECONDS"
 run_wrk "GET $SEARCH_PATH (authenticated)" GET "$SEARCH_PATH" "$API_DATA/bench-readers.txt" "$API_SECONDS"
 run_wrk "POST /api/v1/apps/:id/install (new user each)" POST "/api/v1/apps/$APP_ID/install" "$API_DATA/bench-installers.txt" "$API_SECONDS"
