@@ -41,7 +41,7 @@ enum MarketplaceRoutes {
         return .number(Double(hundredths) / 100)
     }
 
-    /// An app as clients see it; `publisher` carries the name when it was read.
+    /// An app as clients see it; the publisher has a name when `publisherName` was read.
     ///
     /// `installations` equals `downloads`: a user has at most one installation of an app (a repeat
     /// returns it), and both keep counting it after the installer deletes their copy, like revenue.
