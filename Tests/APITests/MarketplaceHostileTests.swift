@@ -1,4 +1,5 @@
 import Foundation
+import Net
 import Store
 import Testing
 @testable import API
@@ -27,6 +28,23 @@ import Testing
         let ada = try server.account("Ada")
         let reply = try server.publish(ada, fields)
         #expect(reply.status == status && reply.object["field"] as? String == field, "\(reply.status) \(reply.body)")
+    }
+
+    @Test func everyMarketplaceRouteForUsersRefusesAnonymousCallers() throws {
+        let server = try APITestServer()
+        defer { server.shutdown() }
+        let ada = try server.account("Ada")
+        let appID = try server.publishedApp(ada)
+        let userRoutes = MarketplaceRoutes.routes.filter { $0.access == .user }
+        #expect(userRoutes.count == 9)
+        for route in userRoutes {
+            let path = route.pattern.replacingOccurrences(of: ":id", with: appID)
+            let reply = try server.request(route.method.rawValue, path, body: route.method == .get || route.method == .delete ? nil : "{}")
+            #expect(reply.status == 401 && reply.headers["www-authenticate"] != nil, "\(route.method.rawValue) \(path): \(reply.status)")
+        }
+        #expect(MarketplaceRoutes.routes.filter { $0.access == .anyone }.map(\.pattern).sorted()
+                == ["/api/v1/apps", "/api/v1/apps/:id", "/api/v1/apps/:id/reviews"])
+        #expect(try server.stats(appID) == AppStats(), "nothing changed")
     }
 
     @Test func browseRefusesUnknownSortsPricesAndParametersByName() throws {

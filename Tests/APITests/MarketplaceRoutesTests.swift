@@ -32,6 +32,8 @@ import Testing
         let second = try server.request("GET", "/api/v1/apps?q=zebra&limit=1&cursor=\(cursor)")
         #expect(first.items.map { $0["id"] as? String } == [zebra] && second.items.map { $0["id"] as? String } == [other])
         #expect(second.object["next_cursor"] is NSNull)
+        #expect(try server.request("GET", "/api/v1/apps?q=zebra&category=productivity").items.map { $0["id"] as? String } == [other])
+        #expect(try server.request("GET", "/api/v1/apps?q=zebra&price=paid&tag=crm").items.map { $0["id"] as? String } == [zebra])
 
         let paged = try server.request("GET", "/api/v1/apps?limit=2")
         let next = try #require(paged.object["next_cursor"] as? String)

@@ -73,4 +73,21 @@ import TestSupport
         #expect(try fixture.count("projects", where: "owner_id = ?", [late]) == 0)
         #expect(try !Installation.installCopy(fixture.db, app: hidden, userID: earlier).createdProject)
     }
+
+    @Test func filteredSearchKeepsTheRankingAndAppliesEveryFilter() throws {
+        let fixture = try MarketplaceFixture()
+        let nameHit = try fixture.publishApp(name: "Zebra", category: "games", tags: ["fun"], priceMinor: 100)
+        let descriptionHit = try fixture.publishApp(name: "Other", description: "a zebra", category: "games", tags: ["fun"])
+        _ = try fixture.publishApp(name: "Zebra tools", category: "business", tags: ["fun"])
+        let hidden = try fixture.publishApp(name: "Zebra hidden", category: "games", tags: ["fun"])
+        _ = try App.unpublish(fixture.db, id: hidden.id)
+        let games = try App.searchFiltered(fixture.db, query: "zebra", category: "games")
+        #expect(games.items.map(\.id) == [nameHit.id, descriptionHit.id])
+        #expect(try App.searchFiltered(fixture.db, query: "zebra", category: "games", price: .free).items.map(\.id) == [descriptionHit.id])
+        #expect(try App.searchFiltered(fixture.db, query: "zebra", price: .paid, tag: "FUN").items.map(\.id) == [nameHit.id])
+        #expect(try App.searchFiltered(fixture.db, query: "zebra", tag: "none").items.isEmpty)
+        let pages = try fixture.allPages { try App.searchFiltered(fixture.db, query: "zebra", category: "games", cursor: $0, limit: 1) }
+        #expect(pages.flatMap { $0.map(\.id) } == [nameHit.id, descriptionHit.id])
+        #expect(try App.searchFiltered(fixture.db, query: "zebra").items.count == 3)
+    }
 }

@@ -24,15 +24,6 @@ enum AppBrowseRoutes {
         }
         let limit = try context.limit(default: 20)
         let cursor = try context.cursor()
-        if let q = query["q"] {
-            guard q.count <= 200 else { throw .badRequest("q must be at most 200 characters", field: "q") }
-            // Search ranks by relevance alone; filters and sorts would need a second ranking.
-            if let other = ["category", "price", "tag", "sort"].first(where: { query[$0] != nil }) {
-                throw .badRequest("\(other) cannot be combined with q: search results are ranked by relevance", field: other)
-            }
-            let page = try context.read { try App.search($0, query: q, cursor: cursor, limit: limit) }
-            return Reply.page(page.items.map { MarketplaceRoutes.appJSON($0) }, next: page.nextCursor)
-        }
         var category: String?
         if let raw = query["category"] {
             guard MarketplaceRoutes.categories.contains(raw) else {
@@ -55,6 +46,15 @@ enum AppBrowseRoutes {
         }
         let tag = query["tag"]
         if let tag, tag.count > 30 { throw .badRequest("tag must be at most 30 characters", field: "tag") }
+        if let q = query["q"] {
+            guard q.count <= 200 else { throw .badRequest("q must be at most 200 characters", field: "q") }
+            // Search results are ranked by relevance; another order would need a second ranking.
+            if query["sort"] != nil { throw .badRequest("sort cannot be combined with q: search results are ranked by relevance", field: "sort") }
+            let page = try context.read {
+                try App.searchFiltered($0, query: q, category: category, price: price, tag: tag, cursor: cursor, limit: limit)
+            }
+            return Reply.page(page.items.map { MarketplaceRoutes.appJSON($0) }, next: page.nextCursor)
+        }
         let page = try context.read {
             try App.browse($0, category: category, price: price, tag: tag, sort: sort, cursor: cursor, limit: limit)
         }
