@@ -106,3 +106,54 @@ for think in 0 1000 2000 10000; do
   taskset -c 1 $BIN/builderai-bench chat-load --server $BIN/builderai --server-cpus 0 --loops 1 \
     --connections 1000 --think-ms $think --seconds 10 --warmup 3 || true
 done
+
+# Issue 7: the REST API. The builderai CLI makes the publisher and its token; `builderai-bench
+# api-seed` (APIBench.swift) publishes the apps and makes reader and installer accounts with a token
+# each, because the API rate-limits every token (50/s, burst 100): the wrk script takes the next
+# token for every request. `builderai serve --loops 1` runs on core 0, wrk (one thread) on core 1.
+API_SECONDS=${BENCH_API_SECONDS:-10}
+API_APPS=${BENCH_API_APPS:-10000}
+API_DATA=$(mktemp -d)
+trap 'stop_server; rm -rf "$DATA" "$API_DATA"' EXIT
+$BIN/builderai user create --data-dir "$API_DATA" --email publisher@bench.example --name Publisher >/dev/null
+$BIN/builderai token create --data-dir "$API_DATA" --email publisher@bench.example --name bench >"$API_DATA/publisher-token.txt"
+APP_ID=$($BIN/builderai-bench api-seed --data-dir "$API_DATA" --email publisher@bench.example --apps "$API_APPS" \
+  --readers 4000 --installers 60000)
+cat >"$API_DATA/rotate.lua" <<'LUA'
+-- wrk -s rotate.lua URL -- TOKENS_FILE METHOD PATH: one request per token in turn.
+local tokens, i, method, path = {}, 0, "GET", "/"
+function init(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  method, path = args[2], args[3]
+end
+function request()
+  i = i % #tokens + 1
+  return wrk.format(method, path, { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+LUA
+PORT=$(free_port)
+taskset -c 0 $BIN/builderai serve --port "$PORT" --loops 1 --log-level warning --data-dir "$API_DATA" &
+SERVER_PID=$!
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.05; done
+run_wrk() { # label method path tokens-file seconds
+  local out
+  out=$(taskset -c 1 wrk -t1 -c64 -d"$5"s --latency -s "$API_DATA/rotate.lua" "http://127.0.0.1:$PORT$3" -- "$4" "$2" "$3")
+  echo "| $1 | $(awk '/Requests\/sec/{print $2}' <<<"$out") | $(awk '$1=="50%"{print $2}' <<<"$out") | $(awk '$1=="99%"{print $2}' <<<"$out") | $(awk '/Non-2xx/{print $NF}' <<<"$out" | grep . || echo 0) | $(awk '/Socket errors/{print $0}' <<<"$out" | sed 's/.*errors: //' | grep . || echo none) |"
+}
+SEARCH_PATH="/api/v1/apps?q=planner"
+echo
+echo "Issue 7: REST API, $API_APPS published apps; wrk on core 1 (1 thread, 64 connections, ${API_SECONDS} s, a different personal token per request); server --loops 1 on core 0"
+echo "Search: $(curl -s -H "Authorization: Bearer $(head -1 "$API_DATA/bench-readers.txt")" "http://127.0.0.1:$PORT$SEARCH_PATH&limit=100" | grep -o '"published_at"' | wc -l) apps on one page of $SEARCH_PATH with limit=100 (the bench asks for the default 20)"
+echo
+echo "| request | requests/s | p50 | p99 | non-2xx | socket errors |"
+echo "|---|---|---|---|---|---|"
+run_wrk "warm-up: app detail" GET "/api/v1/apps/$APP_ID" "$API_DATA/bench-readers.txt" 2 >/dev/null
+run_wrk "GET /api/v1/me (authentication alone, for reference)" GET "/api/v1/me" "$API_DATA/bench-readers.txt" "$API_SECONDS"
+run_wrk "GET /api/v1/apps/:id (authenticated)" GET "/api/v1/apps/$APP_ID" "$API_DATA/bench-readers.txt" "$API_SECONDS"
+run_wrk "GET $SEARCH_PATH (authenticated)" GET "$SEARCH_PATH" "$API_DATA/bench-readers.txt" "$API_SECONDS"
+run_wrk "POST /api/v1/apps/:id/install (new user each)" POST "/api/v1/apps/$APP_ID/install" "$API_DATA/bench-installers.txt" "$API_SECONDS"
+DOWNLOADS=$(curl -s -H "Authorization: Bearer $(cat "$API_DATA/publisher-token.txt")" "http://127.0.0.1:$PORT/api/v1/apps/$APP_ID" \
+  | grep -o '"downloads":[0-9]*' | cut -d: -f2)
+echo
+echo "Installs completed (downloads counted by app_stats): $DOWNLOADS in $API_SECONDS s = $(( DOWNLOADS / API_SECONDS ))/s; each copies a project with one 2 KB file and its configuration"
+stop_server
