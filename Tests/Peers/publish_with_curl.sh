@@ -39,7 +39,7 @@ detail=$(call GET "/api/v1/apps/$app" 200)
 step "a customer finds it by search, installs it twice (one download), and reviews it"
 customer=$(call POST /api/v1/auth/register 201 "${json[@]}" -d "{\"email\":\"cust$suffix@example.com\",\"password\":\"customer password\",\"name\":\"Cust\"}" | field "['access_token']")
 cauth=(-H "Authorization: Bearer $customer")
-found=$(call GET "/api/v1/apps?q=sourdough" 200 | field "[i['id'] for i in v['items']]")
+found=$(call GET "/api/v1/apps?q=sourdough" 200 | python3 -c 'import json,sys; print(" ".join(i["id"] for i in json.load(sys.stdin)["items"]))')
 case "$found" in *"$app"*) ;; *) fail "search did not find the app: $found";; esac
 installed=$(call POST "/api/v1/apps/$app/install" 201 "${cauth[@]}" | field "['project_id']")
 again=$(call POST "/api/v1/apps/$app/install" 200 "${cauth[@]}" | field "['project_id']")
