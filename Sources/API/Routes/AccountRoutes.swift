@@ -180,6 +180,7 @@ enum AccountRoutes {
             guard let token = try APIToken.find(db, id: id), token.kind == .personal else { return false }
             return try APIToken.revoke(db, id: id, userID: userID)
         }
+        context.api.credentialsChanged()
         guard revoked else { throw APIError.notFound("live personal token of yours with id \(id)") }
         return Reply.noContent
     }

@@ -45,6 +45,7 @@ enum AdminRoutes {
             }
             return user
         }
+        context.api.credentialsChanged()
         guard let user else { throw APIError.notFound("account \(id)") }
         return Reply.json(AccountRoutes.userJSON(user))
     }

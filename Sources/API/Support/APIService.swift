@@ -1,5 +1,6 @@
 import Net
 import Store
+import Synchronization
 
 /// Settings of the REST API.
 public struct APIConfiguration: Sendable {
@@ -40,6 +41,20 @@ public final class APIService: Sendable {
     let signer: JWTSigner
     let hasher: PasswordHasher
     let limiter = RateLimiter()
+    /// Verified credentials per loop (index = loop), so a client's every request does not pay for a
+    /// hash, a token read and a user read. An entry lives `credentialCacheNanoseconds` and dies at
+    /// once when this process revokes a token or disables or changes an account (`credentialEpoch`);
+    /// a change made by another process is seen within that second.
+    private let credentialCaches = (0..<256).map { _ in CredentialCache() }
+    /// Bumped by every revocation, disabling or role change: cached credentials from an older epoch
+    /// are checked again, so those take effect at once on every loop.
+    private let credentialEpoch = Atomic<Int>(0)
+
+    /// Call after committing anything that may turn a credential away.
+    func credentialsChanged() {
+        credentialEpoch.add(1, ordering: .releasing)
+    }
+    static let credentialCacheNanoseconds: UInt64 = 1_000_000_000
     /// Every route, for registration, the OpenAPI document and the authorization tests.
     public let routes: [APIRoute]
 
@@ -167,6 +182,17 @@ public final class APIService: Sendable {
 
     /// The account behind a token: a JWT access token or a personal API token.
     private func principal(_ credential: String, _ request: HTTPRequest) throws(APIError) -> User {
+        let cache = credentialCaches[request.loopIndex & 255]
+        let clock = MonotonicClock.now()
+        let epoch = credentialEpoch.load(ordering: .acquiring)
+        if let hit = cache.entries[credential], hit.until > clock, hit.epoch == epoch { return hit.user }
+        let user = try verify(credential, request)
+        if cache.entries.count >= 100_000 { cache.entries.removeAll(keepingCapacity: true) }
+        cache.entries[credential] = (user, clock + Self.credentialCacheNanoseconds, epoch)
+        return user
+    }
+
+    private func verify(_ credential: String, _ request: HTTPRequest) throws(APIError) -> User {
         let now = StoreClock.nowMilliseconds()
         let userID: String
         if credential.hasPrefix(TokenSecret.personalPrefix) {
@@ -226,6 +252,12 @@ public final class APIService: Sendable {
         }
         return response
     }
+}
+
+/// One loop's verified credentials.
+final class CredentialCache: @unchecked Sendable {
+    // Invariant: used only on the loop whose index selects it (authentication runs on the request's loop).
+    var entries: [String: (user: User, until: UInt64, epoch: Int)] = [:]
 }
 
 /// Records each response's route, status and latency in the process metrics.
