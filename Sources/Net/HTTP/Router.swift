@@ -61,7 +61,11 @@ public struct Router: Sendable {
         let parts = Router.split(path)
         var allowed: [HTTPMethod] = []
         var fallback: Match?
-        for route in routes {
+        for index in routes.indices {
+            // Shape first (literals and length, no allocation), so the ~100 routes of the API cost
+            // string compares, not a parameter dictionary each.
+            guard Router.fits(routes[index].segments, parts) else { continue }
+            let route = routes[index]
             guard let parameters = Router.bind(route.segments, to: parts) else { continue }
             if route.method == method {
                 if let ws = route.webSocket { return .webSocket(ws, parameters: parameters) }
@@ -89,6 +93,22 @@ public struct Router: Sendable {
 
     private static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    private static func fits(_ segments: [Segment], _ parts: [String]) -> Bool {
+        var index = 0
+        for segment in segments {
+            switch segment {
+            case .literal(let text):
+                guard index < parts.count, parts[index] == text else { return false }
+            case .parameter:
+                guard index < parts.count else { return false }
+            case .rest:
+                return true
+            }
+            index += 1
+        }
+        return index == parts.count
     }
 
     private static func bind(_ segments: [Segment], to parts: [String]) -> [String: String]? {
