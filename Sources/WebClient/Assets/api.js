@@ -47,8 +47,10 @@ async function problem(response) {
       field = body && body.field;
     }
   } catch { /* not a problem document */ }
-  if (response.status === 404 && detail.startsWith("404")) detail = "not found on this server (404)";
-  return new ApiError(response.status, detail, field);
+  const error = new ApiError(response.status, detail, field);
+  // The router's own 404 (no route at all), as opposed to a route saying a thing does not exist.
+  error.missingRoute = response.status === 404 && (detail.startsWith("404") || detail.startsWith("No resource at"));
+  return error;
 }
 
 /** Exchanges the stored refresh token for new tokens; one exchange at a time. */

@@ -22,8 +22,8 @@ chat.onState((state, detail) => {
 
 /** Words for an error, for people. */
 export function describe(error, what = "") {
-  if (error instanceof ApiError && error.status === 404 && /404/.test(error.message)) {
-    return `${what ? `${what}: ` : ""}this server does not offer that yet (404). It may arrive with a later version.`;
+  if (error instanceof ApiError && error.missingRoute) {
+    return `${what ? `${what}: ` : ""}this server does not offer this yet (404). It comes with a later version of BuilderAI.`;
   }
   return `${what ? `${what}: ` : ""}${error.message || String(error)}`;
 }
