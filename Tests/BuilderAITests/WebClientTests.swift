@@ -14,7 +14,7 @@ import TestSupport
         let binary = Peers.executable("builderai")
         let fake: PeerServer
         let project: String
-        let password = "ada-password-123"
+        static let password = "ada-password-123"
         private var server: Process?
         private(set) var port = 0
         var dataDir: String { directory.path + "/data" }
@@ -25,10 +25,11 @@ import TestSupport
             try FileManager.default.createDirectory(atPath: directory.path + "/mcp", withIntermediateDirectories: true)
             try #"{"mcpServers": {"clock": {"command": "\#(Peers.python)", "args": ["-m", "mcp_server_time"]}}}"#
                 .write(toFile: directory.path + "/mcp/servers.json", atomically: true, encoding: .utf8)
+            let data = directory.path + "/data"
             try Fixture.cli(binary, ["user", "create", "--email", "ada@example.com", "--name", "Ada", "--admin",
-                                     "--password-stdin", "--data-dir", dataDir], input: password + "\n")
+                                     "--password-stdin", "--data-dir", data], input: Fixture.password + "\n")
             project = try Fixture.cli(binary, ["project", "create", "--email", "ada@example.com", "--name", "Bakery",
-                                               "--model", "openai/agent", "--mcp", "clock", "--data-dir", dataDir])
+                                               "--model", "openai/agent", "--mcp", "clock", "--data-dir", data])
             try start()
         }
 
@@ -94,7 +95,7 @@ import TestSupport
         defer { fixture.stop() }
         let output = Peers.packageRoot.appendingPathComponent("test-output/web").path
         let result = try Peers.run(Peers.python, [Peers.script("web_ui_test.py"), "--url=http://127.0.0.1:\(fixture.port)",
-                                                  "--email=ada@example.com", "--password=\(fixture.password)",
+                                                  "--email=ada@example.com", "--password=\(Fixture.password)",
                                                   "--project=\(fixture.project)", "--out=\(output)"], timeout: 240)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         let log = (try? String(contentsOfFile: fixture.logPath, encoding: .utf8)) ?? ""

@@ -7,7 +7,9 @@ Screenshots go to --out.
 """
 import argparse
 import os
+import socket
 import sys
+import threading
 import time
 import traceback
 import urllib.error
@@ -36,10 +38,69 @@ def http(url):
         return error.code, dict(error.headers), error.read()
 
 
+class Proxy:
+    """A TCP relay between the browser and the server that can cut every connection (a network drop)
+    and refuse new ones for a while, so the page's reconnect and resume run as they would for real."""
+
+    def __init__(self, target):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.sockets = []
+        self.refusing = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets += [client, upstream]
+            threading.Thread(target=self.pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self.pump, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop(self):
+        with self.lock:
+            doomed, self.sockets = self.sockets, []
+        for s in doomed:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+
 class UI:
     def __init__(self, args):
         self.args = args
-        self.base = args.url.rstrip("/")
+        self.server = args.url.rstrip("/")
+        host, port = self.server.split("//")[1].split(":")
+        self.proxy = Proxy((host, int(port)))
+        self.base = f"http://127.0.0.1:{self.proxy.port}"
         options = webdriver.ChromeOptions()
         for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--window-size=1280,900", "--lang=en-US"]:
@@ -97,6 +158,48 @@ def headers_and_paths(ui):
         status, _, _ = http(ui.base + path)
         assert status == 404, (path, status)
     step("GET / and /assets/* carry the CSP and nosniff; unknown paths and .. are 404")
+
+
+MARKDOWN_CASES = r"""
+const { renderMarkdown } = await import("/assets/markdown.js");
+const hostile = 'Hi <script>window.__pwned=3</script> <img src=x onerror="window.__pwned=4"> ' +
+  '[click](javascript:window.__pwned=5) <a href="javascript:alert(1)">a</a>\n\n```html\n<img src=x onerror="window.__pwned=6">\n```';
+const root = renderMarkdown(hostile);
+document.body.append(root);
+const md = renderMarkdown("# Title\n\nSome **bold**, *em* and `code`.\n\n- one\n- two\n\n1. first\n2. second\n\n```js\nlet x = 1 < 2;\n```\n\n> quoted\n\n[site](https://example.com)");
+await new Promise((r) => setTimeout(r, 300));
+return {
+  pwned: window.__pwned ?? null,
+  hostileTags: [...root.querySelectorAll("*")].map((e) => e.tagName),
+  hostileText: root.textContent,
+  tags: [...md.querySelectorAll("*")].map((e) => e.tagName),
+  code: md.querySelector("pre code")?.textContent,
+  lang: md.querySelector("pre code")?.dataset.lang,
+  href: md.querySelector("a")?.getAttribute("href"),
+  items: [...md.querySelectorAll("li")].map((li) => li.textContent),
+};
+"""
+
+
+def markdown_renderer(ui):
+    d = ui.driver
+    d.get(ui.base + "/")
+    ui.visible("#register-submit")
+    result = d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"(async () => {{ {MARKDOWN_CASES} }})().then(done, (e) => done({{error: String(e)}}));")
+    assert "error" not in result, result
+    assert result["pwned"] is None, result
+    assert set(result["hostileTags"]) <= {"P", "PRE", "CODE", "BR"}, result["hostileTags"]
+    assert "<script>" in result["hostileText"] and 'onerror="window.__pwned=6"' in result["hostileText"], result
+    assert "[click](javascript:window.__pwned=5)" in result["hostileText"], "a javascript: link stays text"
+    for tag in ["H3", "STRONG", "EM", "CODE", "UL", "OL", "LI", "PRE", "BLOCKQUOTE", "A"]:
+        assert tag in result["tags"], (tag, result["tags"])
+    assert result["code"] == "let x = 1 < 2;" and result["lang"] == "js", result
+    assert result["href"] == "https://example.com/", result
+    assert result["items"] == ["one", "two", "first", "second"], result
+    step("the Markdown renderer builds headings, emphasis, code, lists, quotes and http links, and keeps HTML, "
+         "javascript: links and code as text")
 
 
 def register(ui):
@@ -202,6 +305,28 @@ def stop_generation(ui):
     step("Stop cancels the generation; the text so far stays, marked stopped")
 
 
+def reconnect_and_resume(ui):
+    d = ui.driver
+    ui.send_prompt("slow 60")
+    ui.until(lambda: "slow 60" in ui.messages_text() and "tick5" in ui.css(".messages > li")[-1].text,
+             "the slow answer to start")
+    ui.proxy.refusing = True
+    ui.proxy.drop()
+    banner = ui.until(lambda: d.find_element(By.ID, "connection").is_displayed() and d.find_element(By.ID, "connection"),
+                      "the reconnecting banner")
+    assert "Reconnecting" in banner.text, banner.text
+    ui.shot("reconnecting")
+    time.sleep(1.5)
+    ui.proxy.refusing = False
+    ui.until(lambda: not d.find_element(By.ID, "connection").is_displayed(), "the connection to come back", timeout=30)
+    ui.until(lambda: "tick59" in ui.messages_text(), "the answer to finish after resuming", timeout=30)
+    last = ui.css(".messages > li")[-1].text
+    for n in range(60):
+        assert last.count(f"tick{n} ") + last.count(f"tick{n}\n") + (1 if last.endswith(f"tick{n}") else 0) == 1, \
+            f"tick{n} is not there exactly once: {last!r}"
+    step("while the network is cut the page says it is reconnecting; afterwards the answer resumes with no gap and no duplicate")
+
+
 def phone_and_keyboard(ui):
     d = ui.driver
     d.set_window_size(390, 844)
@@ -254,11 +379,13 @@ def main():
     ui = UI(args)
     try:
         headers_and_paths(ui)
+        markdown_renderer(ui)
         register(ui)
         sign_in_and_open_project(ui)
         chat(ui)
         history_after_reload(ui)
         stop_generation(ui)
+        reconnect_and_resume(ui)
         phone_and_keyboard(ui)
         files(ui)
         admin(ui)

@@ -31,7 +31,10 @@ export function latencyChart(samples, now = Date.now()) {
   if (points.length) {
     chart.append(svg("polyline", { points: points.map((s) => `${x(s.at).toFixed(1)},${y(s.latency_ms).toFixed(1)}`).join(" "), class: "line" }));
   }
-  for (const s of samples.filter((s) => s.status && s.status !== "up" && s.at >= start)) {
+  if (points.length < 40) {
+    for (const s of points) chart.append(svg("circle", { cx: x(s.at).toFixed(1), cy: y(s.latency_ms).toFixed(1), r: 2, class: "point" }));
+  }
+  for (const s of samples.filter((s) => (s.status === "down" || s.status === "degraded") && s.at >= start)) {
     chart.append(svg("circle", { cx: x(s.at).toFixed(1), cy: height - 4, r: 2, class: "down" }));
   }
   const label = svg("text", { x: 2, y: 10, class: "label" });

@@ -16,7 +16,7 @@ chat.onState((state, detail) => {
   connectionBanner.hidden = state === "open" || state === "idle" || state === "connecting";
   connectionBanner.className = `banner ${state}`;
   connectionBanner.textContent = state === "reconnecting"
-    ? `Connection lost (${detail || "network"}). Reconnecting… your conversation resumes where it stopped.`
+    ? `Connection lost: ${detail || "the network connection dropped"}. Reconnecting… your conversation resumes where it stopped.`
     : state === "closed" && detail ? `Disconnected: ${detail}` : "";
 });
 

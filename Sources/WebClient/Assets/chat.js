@@ -79,7 +79,8 @@ export class ChatConnection {
         this.socket = null;
         for (const [, waiter] of this.pending) waiter.reject(new ChatError("disconnected", "the connection was lost"));
         this.pending.clear();
-        const reason = event.reason || `connection closed (${event.code})`;
+        const reason = event.reason || (event.code === 1006 ? "the network connection dropped"
+          : event.code === 1001 ? "the server is restarting" : `the connection closed (code ${event.code})`);
         if (!greeted) reject(new ChatError("closed", reason));
         if (this.stopped) { this.setState("closed"); return; }
         if (event.code === 4403) { this.setState("closed", "your account is disabled"); return; }
