@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -120,7 +121,9 @@ class UI:
 
     def until(self, condition, what, timeout=20):
         try:
-            return WebDriverWait(self.driver, timeout).until(lambda d: condition())
+            # Messages are re-rendered as events arrive, so an element found a moment ago may be gone.
+            return WebDriverWait(self.driver, timeout, ignored_exceptions=[NoSuchElementException, StaleElementReferenceException]
+                                 ).until(lambda d: condition())
         except Exception as error:
             raise AssertionError(f"timed out waiting for {what}") from error
 
@@ -218,6 +221,8 @@ def register(ui):
              "the projects page after registering")
     ui.until(lambda: "Listing projects" in d.find_element(By.ID, "main").text or ui.css(".project-list li"),
              "the project list or a readable reason")
+    nav = d.find_element(By.ID, "nav").text
+    assert "Admin" not in nav and "null" not in nav, f"a plain user's menu: {nav!r}"
     ui.shot("projects")
     step("registered in the browser; the projects page shows (or says in words why it cannot list projects)")
     # A short password is refused with the server's words.
@@ -257,12 +262,15 @@ def chat(ui):
     step("sent a prompt; the streamed answer appeared")
 
     ui.send_prompt("call list_files {}")
-    card = ui.until(lambda: [c for c in ui.css("details.tool-card") if "list_files" in c.text], "a list_files tool card")[0]
-    ui.until(lambda: "Tool result:" in ui.messages_text(), "the answer after the tool result")
-    summary = card.find_element(By.TAG_NAME, "summary")
-    summary.click()
+    ui.until(lambda: [c for c in ui.css("details.tool-card") if "list_files" in c.text], "a list_files tool card")
+    ui.until(lambda: "Tool result:" in ui.messages_text() and "done" in ui.css("details.tool-card")[0].text,
+             "the answer after the tool result")
+    ui.until(lambda: ui.css(".messages > li")[-1].get_attribute("class").find("status-complete") >= 0, "the answer to finish")
+    card = ui.css("details.tool-card")[0]
+    card.find_element(By.TAG_NAME, "summary").click()
     ui.until(lambda: card.get_attribute("open") is not None, "the card to open")
     assert "Arguments" in card.text and "Result" in card.text, card.text
+    assert "The workspace is empty." in card.text, card.text
     ui.shot("chat")
     step("a tool call shows as a collapsible card with its arguments and result")
 

@@ -2,7 +2,7 @@
 import { api, ApiError, session, register, login, logout, refresh, hasStoredSession, onSessionChange, query } from "./api.js";
 import { ChatConnection, randomID } from "./chat.js";
 import { ConversationView } from "./chatview.js";
-import { h, clear, field, notice, formatTime, formatBytes } from "./dom.js";
+import { h, append, clear, field, notice, formatTime, formatBytes } from "./dom.js";
 import { marketView, appView, publishView } from "./market.js";
 import { adminView } from "./admin.js";
 
@@ -36,13 +36,13 @@ function renderNav() {
   clear(nav);
   if (!session.user) return;
   const link = (href, text) => h("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, text);
-  nav.append(
+  append(nav, [
     link("#/projects", "Projects"),
     link("#/market", "Marketplace"),
     session.user.role === "admin" ? link("#/admin", "Admin") : null,
     h("span", { class: "me", title: session.user.email }, session.user.name),
     h("button", { type: "button", class: "link", onclick: async () => { chat.stop(); await logout(); go("#/login"); } }, "Sign out"),
-  );
+  ]);
 }
 
 onSessionChange(renderNav);
@@ -121,7 +121,8 @@ function projectsView() {
   const create = h("form", { class: "card", "aria-labelledby": "create-title" });
   const name = field("Name", { name: "project-name", required: true, maxlength: 100 });
   const model = field("Model (provider/model)", { name: "project-model", placeholder: "openai/gpt-4o-mini", list: "models" });
-  create.append(h("h2", { id: "create-title" }, "New project"), name.wrap, model.wrap,
+  const mcp = field("MCP servers (comma separated, * for all)", { name: "project-mcp", placeholder: "clock, git" });
+  create.append(h("h2", { id: "create-title" }, "New project"), name.wrap, model.wrap, mcp.wrap,
     h("button", { type: "submit" }, "Create project"));
   create.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -131,6 +132,13 @@ function projectsView() {
       if (model.input.value.trim()) body.model = model.input.value.trim();
       const project = await api("POST", "/projects", body);
       rememberProject(project.id, project.name);
+      const servers = mcp.input.value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (servers.length) {
+        const path = `/projects/${encodeURIComponent(project.id)}/config`;
+        const config = await api("GET", path);
+        await api("PUT", path, { model: config.model, system_prompt: config.system_prompt ?? "", mcp_servers: servers,
+          settings: config.settings ?? {} });
+      }
       go(`#/p/${encodeURIComponent(project.id)}`);
     } catch (error) { status.show(describe(error, "Could not create the project")); }
   });

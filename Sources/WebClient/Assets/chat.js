@@ -100,14 +100,20 @@ export class ChatConnection {
     }, delay);
   }
 
-  /** After (re)connecting: join the projects again and resume each open conversation. */
-  resume() {
-    for (const project of this.projects) {
-      this.request({ type: "join", project }).then((joined) => this.emit(joined)).catch(() => {});
-    }
+  /** After (re)connecting: join the projects again, then resume each open conversation after the
+   *  last seq processed (joins complete first: the server refuses `open` outside a joined project). */
+  async resume() {
+    await Promise.all([...this.projects].map((project) => this.request({ type: "join", project }).catch(() => null)));
     for (const [conversation, seq] of this.open) {
-      this.request({ type: "open", conversation, after_seq: seq }).catch(() => {});
+      this.request({ type: "open", conversation, after_seq: seq }).catch((error) => {
+        if (error.code !== "disconnected") setTimeout(() => this.reopen(conversation), 500);
+      });
     }
+  }
+
+  reopen(conversation) {
+    if (!this.open.has(conversation) || this.state !== "open") return;
+    this.request({ type: "open", conversation, after_seq: this.open.get(conversation) }).catch(() => {});
   }
 
   emit(message) { for (const fn of this.handlers) fn(message); }

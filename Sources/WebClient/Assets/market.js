@@ -1,17 +1,30 @@
 // The marketplace: browse, search, filter and sort apps; an app's page with stats and reviews;
 // install; write or edit your review; publish a project.
 import { api, session, query } from "./api.js";
-import { h, clear, field, notice, formatTime } from "./dom.js";
+import { h, append, clear, field, notice, formatTime } from "./dom.js";
 import { describe, go, recentProjects } from "./app.js";
 
 export function price(app) {
-  if (!app.price_cents) return "Free";
+  const cents = app.price_cents ?? app.price_minor ?? 0;
+  if (!cents) return "Free";
   try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency: app.currency || "USD" }).format(app.price_cents / 100);
+    return new Intl.NumberFormat(undefined, { style: "currency", currency: app.currency || "USD" }).format(cents / 100);
   } catch {
-    return `${(app.price_cents / 100).toFixed(2)} ${app.currency || ""}`;
+    return `${(cents / 100).toFixed(2)} ${app.currency || ""}`;
   }
 }
+
+/** The first defined field among `names`, looked up on the app and on its `stats` object. */
+function stat(app, ...names) {
+  for (const name of names) {
+    if (app[name] !== undefined && app[name] !== null) return app[name];
+    if (app.stats && app.stats[name] !== undefined && app.stats[name] !== null) return app.stats[name];
+  }
+  return undefined;
+}
+const rating = (app) => stat(app, "rating", "average_rating", "rating_average");
+const installs = (app) => stat(app, "downloads", "installs", "install_count") ?? 0;
+const reviewCount = (app) => stat(app, "review_count", "reviews_count", "rating_count") ?? 0;
 
 function stars(rating) {
   if (typeof rating !== "number") return "no ratings";
@@ -55,18 +68,21 @@ function appCard(app) {
   return h("li", { class: "app-card" },
     h("h2", {}, h("a", { href: `#/market/${encodeURIComponent(app.id)}` }, app.name)),
     h("p", {}, app.description || ""),
-    h("p", { class: "muted small" }, [app.category, price(app), stars(app.rating), `${app.downloads ?? app.installs ?? 0} installs`]
+    h("p", { class: "muted small" }, [app.category, price(app), stars(rating(app)), `${installs(app)} installs`]
       .filter(Boolean).join(" · ")));
 }
 
 export function appView(id) {
   const status = notice();
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const title = h("h1", {}, "App");
   (async () => {
     let app;
     try { app = await api("GET", `/apps/${encodeURIComponent(id)}`); }
     catch (error) { clear(body); status.show(describe(error, "Opening the app")); return; }
-    const install = h("button", { type: "button", id: "install" }, app.price_cents ? `Install (${price(app)})` : "Install");
+    title.textContent = app.name || "App";
+    document.title = `${app.name || "App"} · BuilderAI`;
+    const install = h("button", { type: "button", id: "install" }, price(app) !== "Free" ? `Install (${price(app)})` : "Install");
     install.addEventListener("click", async () => {
       status.clear();
       try {
@@ -75,9 +91,9 @@ export function appView(id) {
       } catch (error) { status.show(describe(error, "Could not install")); }
     });
     const stats = h("dl", { class: "stats" },
-      h("dt", {}, "Rating"), h("dd", {}, stars(app.rating)),
-      h("dt", {}, "Reviews"), h("dd", {}, String(app.review_count ?? app.reviews ?? 0)),
-      h("dt", {}, "Installs"), h("dd", {}, String(app.downloads ?? app.installs ?? 0)),
+      h("dt", {}, "Rating"), h("dd", {}, stars(rating(app))),
+      h("dt", {}, "Reviews"), h("dd", {}, String(reviewCount(app))),
+      h("dt", {}, "Installs"), h("dd", {}, String(installs(app))),
       h("dt", {}, "Price"), h("dd", {}, price(app)),
       h("dt", {}, "Version"), h("dd", {}, app.version || "—"),
       h("dt", {}, "Category"), h("dd", {}, app.category || "—"));
@@ -89,20 +105,22 @@ export function appView(id) {
         const page = await api("GET", `/apps/${encodeURIComponent(id)}/reviews`);
         if (!page.items.length) reviews.append(h("li", { class: "muted" }, "No reviews yet."));
         for (const review of page.items) {
-          const own = review.user_id === session.user?.id || review.author?.id === session.user?.id;
+          const author = review.user || review.author || {};
+          const own = (review.user_id ?? author.id) === session.user?.id || review.mine === true;
           if (own) mine.fill(review);
           reviews.append(h("li", { class: "review" }, h("p", {}, h("strong", {}, stars(review.rating)), " ",
-            review.author?.name || review.user_name || "someone", own ? " (you)" : "",
+            author.name || review.user_name || "someone", own ? " (you)" : "",
             h("span", { class: "muted small" }, ` ${formatTime(review.updated_at || review.created_at)}`)),
-          h("p", {}, review.text || "")));
+          h("p", {}, review.text ?? review.body ?? "")));
         }
       } catch (error) { reviews.append(h("li", { class: "notice error" }, describe(error, "Loading reviews"))); }
     }
     loadReviews();
-    clear(body).append(h("p", {}, app.description || ""), (app.tags || []).length ? h("p", { class: "muted" }, `Tags: ${app.tags.join(", ")}`) : null,
-      stats, install, h("h2", {}, "Reviews"), reviews, mine.element);
+    append(clear(body), [h("p", {}, app.description || ""),
+      (app.tags || []).length ? h("p", { class: "muted" }, `Tags: ${app.tags.join(", ")}`) : null,
+      stats, install, h("h2", {}, "Reviews"), reviews, mine.element]);
   })();
-  return h("section", {}, h("p", {}, h("a", { href: "#/market" }, "← Marketplace")), h("h1", {}, "App"), status, body);
+  return h("section", {}, h("p", {}, h("a", { href: "#/market" }, "← Marketplace")), title, status, body);
 }
 
 function reviewForm(id, status, reload) {
@@ -134,7 +152,7 @@ function reviewForm(id, status, reload) {
     element,
     fill(review) {
       rating.input.value = String(review.rating);
-      text.input.value = review.text || "";
+      text.input.value = review.text ?? review.body ?? "";
       heading.textContent = "Edit your review";
       remove.hidden = false;
     },
