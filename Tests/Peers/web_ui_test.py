@@ -354,6 +354,18 @@ def phone_and_keyboard(ui):
     step("no horizontal scrolling at 390 px; Ctrl+Enter sends from the keyboard")
 
 
+def conversations(ui):
+    d = ui.driver
+    ui.fill("New conversation", "Second thoughts")
+    d.find_element(By.XPATH, "//form[contains(@class,'new-conversation')]//button").click()
+    ui.until(lambda: "Second thoughts" in d.find_element(By.CSS_SELECTOR, ".conversations").text, "the new conversation listed")
+    ui.until(lambda: "No messages yet" in d.find_element(By.CSS_SELECTOR, ".chat-scroll").text, "the new, empty conversation")
+    d.find_element(By.LINK_TEXT, "Hello there").click()
+    ui.until(lambda: "Hello from the fake OpenAI." in ui.messages_text() and "tick59" in ui.messages_text(),
+             "the first conversation's history")
+    step("conversations are listed, created and opened from the sidebar")
+
+
 def files(ui):
     d = ui.driver
     d.find_element(By.LINK_TEXT, "Files").click()
@@ -395,6 +407,7 @@ def main():
         stop_generation(ui)
         reconnect_and_resume(ui)
         phone_and_keyboard(ui)
+        conversations(ui)
         files(ui)
         admin(ui)
     except Exception:
