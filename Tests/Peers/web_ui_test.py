@@ -383,7 +383,20 @@ def admin(ui):
     row.find_element(By.XPATH, ".//button[normalize-space()='Restart']").click()
     notice = ui.visible(".notice.ok")
     assert "Restarting clock" in notice.text, notice.text
-    step("the admin page lists the MCP server with its state and latency chart; Restart works")
+    chart = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import("/assets/admin.js").then(({ latencyChart }) => {
+          const now = Date.now();
+          const samples = Array.from({ length: 60 }, (_, i) => ({ at: now - (60 - i) * 60000, status: i === 30 ? "down" : "healthy",
+                                                                  latency_ms: i === 30 ? null : 10 + (i % 7) }));
+          const svg = latencyChart(samples, now);
+          done({ points: svg.querySelector("polyline").getAttribute("points").split(" ").length,
+                 down: svg.querySelectorAll("circle.down").length, title: svg.querySelector("title").textContent });
+        }, (e) => done({ error: String(e) }));
+    """)
+    assert chart.get("points") == 59 and chart.get("down") == 1 and "highest 16.0 ms" in chart.get("title", ""), chart
+    step("the admin page lists the MCP server with its state and latency chart (59 samples drawn as a line, "
+         "a down sample marked); Restart works")
 
 
 def main():
