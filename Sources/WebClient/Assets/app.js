@@ -1,6 +1,6 @@
 // BuilderAI in the browser: hash routes, one view at a time. Plain ES modules, no build step.
 import { api, ApiError, session, register, login, logout, refresh, hasStoredSession, onSessionChange, query } from "./api.js";
-import { ChatConnection, randomID } from "./chat.js";
+import { ChatConnection } from "./chat.js";
 import { ConversationView } from "./chatview.js";
 import { h, append, clear, field, notice, formatTime, formatBytes } from "./dom.js";
 import { marketView, appView, publishView } from "./market.js";
@@ -198,6 +198,7 @@ function chatView(projectID, conversationID) {
     const link = h("a", { href: `#/p/${encodeURIComponent(projectID)}/c/${encodeURIComponent(conversation.id)}`,
       "aria-current": conversation.id === conversationID ? "page" : null }, conversation.title || "Untitled");
     return h("li", { dataset: { id: conversation.id } }, link,
+      conversation.running ? h("span", { class: "badge live" }, "running") : null,
       h("span", { class: "muted small" }, ` ${formatTime(conversation.updated_at)}`));
   }
 
@@ -268,7 +269,7 @@ function chatView(projectID, conversationID) {
         await openConversation(id);
       }
       prompt.value = "";
-      await chat.request({ type: "prompt", conversation: view.conversation, client_id: randomID(), text });
+      await chat.prompt(view.conversation, text);
     } catch (error) {
       if (!prompt.value) prompt.value = text;
       status.show(describe(error, "Your prompt was not sent"));

@@ -45,7 +45,7 @@ export class ChatConnection {
   /** Resolves once the socket is open and `hello` arrived. */
   async connect() {
     this.stopped = false;
-    if (this.state === "open") return;
+    if (this.socket && this.greeted) return;
     if (this.connecting) return this.connecting;
     this.connecting = this.dial().finally(() => { this.connecting = null; });
     return this.connecting;
@@ -65,11 +65,14 @@ export class ChatConnection {
         try { message = JSON.parse(event.data); } catch { return; }
         if (message.type === "hello") {
           greeted = true;
+          this.greeted = true;
           this.user = message.user;
+          const resuming = this.attempt > 0;
           this.attempt = 0;
-          this.setState("open");
           resolve();
-          this.resume();
+          // "open" once the projects are joined again, so that nothing is sent before they are.
+          if (resuming) this.resume().finally(() => { if (this.socket === socket) this.setState("open"); });
+          else this.setState("open");
           return;
         }
         this.dispatch(message);
@@ -77,6 +80,7 @@ export class ChatConnection {
       socket.onclose = (event) => {
         if (this.socket !== socket) return;
         this.socket = null;
+        this.greeted = false;
         for (const [, waiter] of this.pending) waiter.reject(new ChatError("disconnected", "the connection was lost"));
         this.pending.clear();
         const reason = event.reason || (event.code === 1006 ? "the network connection dropped"
@@ -164,6 +168,32 @@ export class ChatConnection {
         reject: (error) => { clearTimeout(timer); reject(error); },
       });
     });
+  }
+
+  /** Resolves when connected (and resumed), or rejects after `timeout` ms. */
+  waitOpen(timeout = 20000) {
+    if (this.state === "open" && this.socket) return Promise.resolve();
+    if (!this.timer && !this.connecting && this.state !== "reconnecting") this.connect().catch(() => {});
+    return new Promise((resolve, reject) => {
+      const off = this.onState((state) => {
+        if (state === "open") { clearTimeout(timer); off(); resolve(); }
+      });
+      const timer = setTimeout(() => { off(); reject(new ChatError("disconnected", "still reconnecting; try again")); }, timeout);
+    });
+  }
+
+  /** Sends a prompt; if the connection drops before the server confirms it, sends it again with the same
+   *  client_id once reconnected (the server answers a repeat with the original, never a second run). */
+  async prompt(conversation, text) {
+    const clientID = randomID();
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.waitOpen();
+        return await this.request({ type: "prompt", conversation, client_id: clientID, text });
+      } catch (error) {
+        if ((error.code !== "disconnected" && error.code !== "timeout") || attempt >= 3) throw error;
+      }
+    }
   }
 
   async join(project) {
