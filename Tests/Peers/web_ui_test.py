@@ -210,6 +210,9 @@ def register(ui):
     d.get(ui.base + "/")
     ui.visible("#register-submit")
     ui.shot("login")
+    d.set_window_size(390, 844)
+    assert d.execute_script("return document.documentElement.scrollWidth") <= 390, "the sign-in page fits 390 px"
+    d.set_window_size(1280, 900)
     ui.fill("Your name", "Lin")
     emails = [e for e in ui.css("input[type=email]")]
     emails[0].clear()
@@ -390,6 +393,11 @@ def admin(ui):
     row = ui.until(lambda: [r for r in ui.css(".servers-table tbody tr") if "clock" in r.text], "the clock server row")[0]
     assert row.find_elements(By.CSS_SELECTOR, "svg.chart"), "a latency chart"
     ui.shot("admin")
+    d.set_window_size(390, 844)
+    time.sleep(0.3)
+    width = d.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390, f"the admin page is {width}px wide on a 390px screen"
+    d.set_window_size(1280, 900)
     row.find_element(By.XPATH, ".//button[normalize-space()='Restart']").click()
     notice = ui.visible(".notice.ok")
     assert "Restarting clock" in notice.text, notice.text
