@@ -6,10 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 APT_PACKAGES := libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev curl python3 python3-venv
 BENCH_APT_PACKAGES := wrk util-linux
+# The web client's browser tests: a real headless Chromium driven by Selenium (only `make test` needs them).
+TEST_APT_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_FLAGS ?=
 
-.PHONY: run build release test test-tsan bench deps bench-deps venv clean
+.PHONY: run build release test test-tsan bench deps bench-deps test-deps venv clean
 
 # Installs only what is missing; apt-get update runs once, and only when something is.
 deps:
@@ -19,6 +21,11 @@ deps:
 
 bench-deps: deps
 	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+test-deps: deps
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
@@ -38,7 +45,7 @@ release: deps
 run: release
 	.build/release/builderai serve
 
-test: deps venv
+test: deps test-deps venv
 	$(SWIFT) build --build-tests
 	BUILDERAI_TEST_PYTHON=$(abspath $(VENV)/bin/python) $(SWIFT) test --skip-build $(TEST_FLAGS)
 

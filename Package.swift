@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "MCP", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "Chat", dependencies: ["Net", "Store", "LLM", "MCP"], swiftSettings: strict),
         .target(name: "API", dependencies: ["Net", "Store", "CCrypto"], swiftSettings: strict),
-        .executableTarget(name: "builderai", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP", "Chat", "API"],
+        .target(name: "WebClient", dependencies: ["Net"], resources: [.copy("Assets")], swiftSettings: strict),
+        .executableTarget(name: "builderai", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP", "Chat", "API", "WebClient"],
                           swiftSettings: strict),
         .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP"], swiftSettings: strict),
 

@@ -7,6 +7,7 @@ import LLM
 import MCP
 import Net
 import Store
+import WebClient
 
 /// builderai: reads configuration, wires the modules together, and runs a command.
 let usage = """
@@ -128,6 +129,7 @@ func serve(_ arguments: [String]) -> Never {
     apiConfiguration.mcp = mcpAdmin
     let api = APIService(store: store, configuration: apiConfiguration)
     api.register(on: &router)
+    WebClient.register(on: &router)
 
     let serverMetrics = ServerMetrics()
     let server: HTTPServer
