@@ -51,7 +51,8 @@ import Testing
                         }
                     }
                 }
-                try await Task.sleep(for: .milliseconds(500))
+                // A dies once it is demonstrably serving calls (a fixed pause was too short on a loaded machine).
+                try await fleet.waitFor(seconds: 20) { _ in served.withLock { $0["a", default: 0] } >= 3 }
                 first.stop()
                 try await fleet.waitFor(seconds: 10) { $0.server("a")?.state != .healthy }
                 // Calls keep succeeding on b (a liveness check with a generous deadline, not a speed test).

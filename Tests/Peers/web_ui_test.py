@@ -6,6 +6,7 @@ the `clock` MCP server. Prints one line per step; exits non-zero with what the p
 Screenshots go to --out.
 """
 import argparse
+import json
 import os
 import socket
 import sys
@@ -417,6 +418,63 @@ def admin(ui):
          "a down sample marked); Restart works")
 
 
+def rest(ui, method, path, body=None, token=None):
+    """A REST call as a script would make it (to set up what the page then shows)."""
+    request = urllib.request.Request(ui.args.url + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def create_project(ui):
+    """As Lin: create a project from the projects page; it opens, and the list shows it."""
+    d = ui.driver
+    d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    ui.visible("#signin-submit")
+    emails = ui.css("input[type=email]")
+    emails[0].clear()
+    emails[0].send_keys("lin@example.com")
+    d.find_element(By.CSS_SELECTOR, "input[autocomplete=current-password]").send_keys("correct horse battery")
+    d.find_element(By.ID, "signin-submit").click()
+    ui.until(lambda: "No projects yet" in d.find_element(By.ID, "main").text, "Lin's empty project list")
+    ui.fill("Name", "Lin's garden planner")
+    d.find_element(By.XPATH, "//button[normalize-space()='Create project']").click()
+    ui.until(lambda: "Lin's garden planner" in d.find_element(By.CSS_SELECTOR, ".project-head").text, "the new project to open")
+    d.find_element(By.CSS_SELECTOR, "#nav a[href='#/projects']").click()
+    ui.until(lambda: any("Lin's garden planner" in li.text for li in ui.css(".project-list li")), "the project in the list")
+    step("created a project from the projects page; it opened and is listed")
+
+
+def marketplace(ui):
+    """Ada publishes her project (a script, over REST); Lin finds it, installs it and reviews it."""
+    d = ui.driver
+    token = rest(ui, "POST", "/api/v1/auth/login", {"email": ui.args.email, "password": ui.args.password})["access_token"]
+    rest(ui, "POST", "/api/v1/apps", {"project_id": ui.args.project, "name": "Bakery Builder",
+                                      "description": "Landing pages for bakeries", "category": "business",
+                                      "tags": ["bakery"], "price_cents": 0, "version": "1.0.0"}, token)
+    d.find_element(By.LINK_TEXT, "Marketplace").click()
+    ui.fill("Search", "bakery")
+    d.find_element(By.ID, "market-search").click()
+    ui.until(lambda: any("Bakery Builder" in card.text for card in ui.css(".app-card")), "the app in the search results")
+    ui.shot("marketplace")
+    d.find_element(By.LINK_TEXT, "Bakery Builder").click()
+    ui.visible("#install").click()
+    ui.until(lambda: "Installed as project" in d.find_element(By.ID, "main").text, "the install confirmation")
+    ui.fill("Review", "Saved me a weekend")
+    d.find_element(By.XPATH, "//button[normalize-space()='Save review']").click()
+    ui.until(lambda: any("Saved me a weekend" in li.text and "(you)" in li.text for li in ui.css(".reviews li")),
+             "Lin's review in the list")
+    stat = lambda name: d.find_element(By.XPATH, f"//dl[@class='stats']/dt[.='{name}']/following-sibling::dd[1]").text
+    ui.until(lambda: stat("Installs") == "1" and stat("Reviews") == "1", "the page's stats to count the install and the review")
+    ui.shot("app")
+    projects = rest(ui, "GET", "/api/v1/apps?q=bakery")["items"]
+    stats = next(app for app in projects if app["name"] == "Bakery Builder")["stats"]
+    assert stats["downloads"] == 1 and stats["review_count"] == 1, stats
+    step("searched the marketplace, installed the app and reviewed it; the app's stats count one download and one review")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -441,6 +499,8 @@ def main():
         conversations(ui)
         files(ui)
         admin(ui)
+        create_project(ui)
+        marketplace(ui)
     except Exception:
         traceback.print_exc()
         try:

@@ -136,7 +136,7 @@ function projectsView() {
       if (servers.length) {
         const path = `/projects/${encodeURIComponent(project.id)}/config`;
         const config = await api("GET", path);
-        await api("PUT", path, { model: config.model, system_prompt: config.system_prompt ?? "", mcp_servers: servers,
+        await api("PUT", path, { model: config.model, system_prompt: config.system_prompt || "default", mcp_servers: servers,
           settings: config.settings ?? {} });
       }
       go(`#/p/${encodeURIComponent(project.id)}`);

@@ -44,7 +44,9 @@ export function marketView(params) {
   form.append(q.wrap, category.wrap, priceSel.wrap, sort.wrap, h("button", { type: "submit", id: "market-search" }, "Search"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    go(`#/market${query({ q: q.input.value.trim(), category: category.input.value.trim(), price: priceSel.input.value, sort: sort.input.value })}`);
+    // A search is ranked by relevance: the server refuses a sort beside q.
+    const text = q.input.value.trim();
+    go(`#/market${query({ q: text, category: category.input.value.trim(), price: priceSel.input.value, sort: text ? "" : sort.input.value })}`);
   });
   const results = h("ul", { class: "apps", "aria-label": "Apps" });
   const more = h("button", { type: "button", hidden: true }, "More apps");
@@ -52,7 +54,7 @@ export function marketView(params) {
   async function load() {
     try {
       const page = await api("GET", `/apps${query({ q: params.get("q"), category: params.get("category"), price: params.get("price"),
-        sort: params.get("sort"), cursor })}`);
+        sort: params.get("q") ? null : params.get("sort"), cursor })}`);
       if (!page.items.length && !cursor) results.append(h("li", { class: "muted" }, "No apps match."));
       for (const app of page.items) results.append(appCard(app));
       cursor = page.next_cursor;
@@ -88,17 +90,24 @@ export function appView(id) {
       try {
         const result = await api("POST", `/apps/${encodeURIComponent(id)}/install`, {});
         status.show(`Installed${result && result.project_id ? ` as project ${result.project_id}` : ""}.`, "ok");
+        refreshStats();
       } catch (error) { status.show(describe(error, "Could not install")); }
     });
-    const stats = h("dl", { class: "stats" },
+    const stats = h("dl", { class: "stats" });
+    const showStats = (app) => append(clear(stats), [
       h("dt", {}, "Rating"), h("dd", {}, stars(rating(app))),
       h("dt", {}, "Reviews"), h("dd", {}, String(reviewCount(app))),
       h("dt", {}, "Installs"), h("dd", {}, String(installs(app))),
       h("dt", {}, "Price"), h("dd", {}, price(app)),
       h("dt", {}, "Version"), h("dd", {}, app.version || "—"),
-      h("dt", {}, "Category"), h("dd", {}, app.category || "—"));
+      h("dt", {}, "Category"), h("dd", {}, app.category || "—")]);
+    // After an install or a review the counts change: read them again rather than guess.
+    const refreshStats = async () => {
+      try { showStats(await api("GET", `/apps/${encodeURIComponent(id)}`)); } catch { /* the old numbers stay */ }
+    };
+    showStats(app);
     const reviews = h("ul", { class: "reviews", "aria-label": "Reviews" });
-    const mine = reviewForm(id, status, () => loadReviews());
+    const mine = reviewForm(id, status, () => { loadReviews(); refreshStats(); });
     async function loadReviews() {
       clear(reviews);
       try {
