@@ -50,6 +50,12 @@ public final class APIService: Sendable {
     /// are checked again, so those take effect at once on every loop.
     private let credentialEpoch = Atomic<Int>(0)
 
+    /// Bumped before answering any successful write through the API: a cached read from an older
+    /// epoch is never served, so reads stay exact within this process (see `ReadCache`).
+    let writeEpoch = Atomic<Int>(0)
+    /// Per-loop caches of public read responses (index = loop).
+    let readCaches = (0..<256).map { _ in ReadCache() }
+
     /// Call after committing anything that may turn a credential away.
     func credentialsChanged() {
         credentialEpoch.add(1, ordering: .releasing)
@@ -139,6 +145,7 @@ public final class APIService: Sendable {
                 } catch {
                     response = APIError.store(error).response
                 }
+                if response.status.code < 400 { self.writeEpoch.add(1, ordering: .releasing) }
                 responder.respond(self.finish(response, request))
             }
         }
@@ -261,6 +268,32 @@ public final class APIService: Sendable {
                 response.headers.replaceOrAdd("Access-Control-Allow-Headers", "Authorization, Content-Type")
                 response.headers.replaceOrAdd("Access-Control-Max-Age", "600")
             }
+        }
+        return response
+    }
+}
+
+/// One loop's cached public responses, keyed by what they answer. An entry is served only while no
+/// write went through the API since it was made and for at most a second (writes by other processes,
+/// like the CLI, are seen within that second).
+final class ReadCache: @unchecked Sendable {
+    // Invariant: used only on the loop whose index selects it (immediate handlers run there).
+    var entries: [String: (response: HTTPResponse, epoch: Int, until: UInt64)] = [:]
+
+    static let lifetimeNanoseconds: UInt64 = 1_000_000_000
+}
+
+extension APIContext {
+    /// The cached response for `key`, or `build()`'s (cached when it returns one to share).
+    func cachedRead(_ key: String, _ build: () throws(APIError) -> (response: HTTPResponse, shareable: Bool)) throws(APIError) -> HTTPResponse {
+        let cache = api.readCaches[request.loopIndex & 255]
+        let epoch = api.writeEpoch.load(ordering: .acquiring)
+        let now = MonotonicClock.now()
+        if let hit = cache.entries[key], hit.epoch == epoch, hit.until > now { return hit.response }
+        let (response, shareable) = try build()
+        if shareable {
+            if cache.entries.count >= 10_000 { cache.entries.removeAll(keepingCapacity: true) }
+            cache.entries[key] = (response, epoch, now + ReadCache.lifetimeNanoseconds)
         }
         return response
     }
