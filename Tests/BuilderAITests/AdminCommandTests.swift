@@ -49,6 +49,12 @@ import TestSupport
         }
         #expect(healthy, "the server added over REST came up")
         #expect(try curl(auth + ["-X", "POST", base + "/api/v1/admin/mcp-servers/clock2/restart"]).status == 202)
+        let changed = try curl(auth + ["-X", "PUT", base + "/api/v1/admin/mcp-servers/clock2", "-H", "Content-Type: application/json",
+                                       "-d", #"{"definition":{"command":"\#(Peers.python)","args":["-m","mcp_server_time","--local-timezone","UTC"],"group":"clocks"}}"#])
+        #expect(changed.status == 200, "\(changed.body)")
+        #expect(changed.body["group"] as? String == "clocks", "the new definition is in force")
+        #expect(try curl(auth + ["-X", "PUT", base + "/api/v1/admin/mcp-servers/nope", "-H", "Content-Type: application/json",
+                                 "-d", #"{"definition":{"command":"x"}}"#]).status == 404)
         let history = try curl(auth + [base + "/api/v1/admin/mcp-servers/clock/health"])
         #expect(((history.body["items"] as? [[String: Any]])?.count ?? 0) > 0)
         #expect(try curl(auth + ["-X", "DELETE", base + "/api/v1/admin/mcp-servers/clock2"]).status == 204)
@@ -61,7 +67,8 @@ import TestSupport
         #expect(metrics.stdout.contains("builderai_db_write_queue_depth"))
         let audit = try curl(auth + [base + "/api/v1/admin/audit-log"])
         let actions = (audit.body["items"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
-        #expect(actions.contains("admin.mcp_add") && actions.contains("admin.mcp_remove") && actions.contains("admin.mcp_restart"))
+        #expect(actions.contains("admin.mcp_add") && actions.contains("admin.mcp_remove") && actions.contains("admin.mcp_restart")
+                && actions.contains("admin.mcp_change"))
     }
 }
 

@@ -11,7 +11,7 @@ and served back as JSON at GET /__requests; streams the client closed early are 
 `agent` acts from the conversation it is sent, like a model driving tools: after a `tool` message it
 answers "Tool result: <content>"; a last user message "call NAME {json}" calls tool NAME with those
 arguments; "loop NAME" calls NAME every time (a tool loop that never ends); "slow N" streams N
-chunks 100 ms apart; "big N" streams N chunks of 10,000 characters at once; anything else gets a short text answer.
+chunks 100 ms apart; "big N" streams N chunks of 10,000 characters at once; "echo TEXT" answers TEXT; anything else gets a short text answer.
 """
 import json
 import time
@@ -126,6 +126,11 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
             if words[0] in ("call", "loop") and len(words) >= 2:
                 arguments = words[2] if len(words) > 2 else "{}"
                 self.send_events(self.tool_call(model, words[1], arguments, len(messages)))
+            elif words[0] == "echo":
+                # A model answer that repeats what it was given: how a test gets hostile text into
+                # the assistant's own message.
+                reply = text[len("echo "):]
+                self.send_events(text_chunks(model, [reply[:len(reply) // 2], reply[len(reply) // 2:]]))
             elif words[0] == "big":
                 count = int(words[1]) if len(words) > 1 else 100
                 self.send_events(text_chunks(model, [f"{n:05d}" + "x" * 9995 for n in range(count)]))

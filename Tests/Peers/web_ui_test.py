@@ -278,15 +278,17 @@ def chat(ui):
     ui.shot("chat")
     step("a tool call shows as a collapsible card with its arguments and result")
 
-    ui.send_prompt(XSS)
-    ui.until(lambda: "window.__pwned=1" in ui.messages_text(), "the hostile prompt shown as text")
+    # "echo" makes the fake model answer with the same text: the hostile markup is in the user's
+    # message and in the model's answer, streamed in two deltas that split it.
+    ui.send_prompt("echo " + XSS)
+    ui.until(lambda: ui.messages_text().count("window.__pwned=1") >= 2, "the hostile prompt and answer shown as text")
     time.sleep(0.5)
     pwned = d.execute_script("return window.__pwned")
     assert pwned is None, f"script ran: {pwned}"
     assert not ui.css(".messages img"), "an <img> element was created from message text"
     assert not ui.css(".messages script"), "a <script> element was created from message text"
     assert ui.css(".messages strong"), "Markdown bold still renders"
-    step("<img onerror> and <script> in a message are shown as text and do not run")
+    step("<img onerror> and <script> in a prompt and in the model's answer are shown as text and do not run")
 
 
 def history_after_reload(ui):
@@ -381,11 +383,17 @@ def conversations(ui):
 
 
 def files(ui):
+    """The model writes a file with the workspace tool; the Files tab lists it and shows it as text."""
     d = ui.driver
+    d.find_element(By.LINK_TEXT, "Chat").click()
+    ui.send_prompt('call write_file {"path": "site/index.html", "content": "<h1>Bakery</h1><img src=x onerror=\\"window.__pwned=3\\">"}')
+    ui.until(lambda: "wrote site/index.html" in ui.messages_text(), "the write_file result")
     d.find_element(By.LINK_TEXT, "Files").click()
-    ui.until(lambda: ui.css(".files li") or ui.css(".notice.error"), "the file list or a readable reason")
-    errors = [e.text for e in ui.css(".notice.error") if e.is_displayed()]
-    step(f"the Files tab lists files or says why not: {errors[0] if errors else 'listed'}")
+    ui.until(lambda: any("site/index.html" in li.text for li in ui.css(".files li")), "the written file in the list")
+    d.find_element(By.PARTIAL_LINK_TEXT, "site/index.html").click()
+    ui.until(lambda: "<h1>Bakery</h1>" in "".join(p.text for p in ui.css("pre.file-content")), "the file's content as text")
+    assert d.execute_script("return window.__pwned") is None and not ui.css(".viewer img"), "file content ran as HTML"
+    step("a file the model wrote is listed under Files and opens as text")
 
 
 def admin(ui):
