@@ -43,6 +43,9 @@ final class ConversationState {
     private var pendingPrompts: [String: [(WatcherRef, String?)]] = [:]
     private var recentRegenerations: [String] = []
     private(set) var run: GenerationRun?
+    /// Work that waits for a run that has announced its end but is still saving (a regenerate sent
+    /// the moment `generation_finished` arrived).
+    private var afterRun: [() -> Void] = []
     private var unloadTimer: LoopTimer?
 
     private init(id: String, room: ProjectRoom, highestSeq: Int, reserved: Int) {
@@ -257,7 +260,7 @@ final class ConversationState {
         guard queue.count + pendingPrompts.count < config.queueLimit || run == nil && queue.isEmpty && pendingPrompts.isEmpty else {
             return reply(watcher, error: ChatError(.queueFull, "\(queue.count + pendingPrompts.count) prompts already wait in this conversation; retry when one has run"), ref: ref)
         }
-        let position = queue.count + pendingPrompts.count + (run == nil ? 0 : 1)
+        let position = queue.count + pendingPrompts.count + (run == nil || run?.hasFinished == true ? 0 : 1)
         let messageID = StoreID.make()
         let conversation = id
         let author = watcher.userID
@@ -342,6 +345,9 @@ final class ConversationState {
     func generationEnded(_ generation: GenerationRun) {
         guard run === generation else { return }
         run = nil
+        let waiting = afterRun
+        afterRun.removeAll()
+        for start in waiting { start() }
         startNextIfIdle()
         if isIdle { scheduleUnload() }
     }
@@ -357,6 +363,10 @@ final class ConversationState {
     func regenerate(_ watcher: WatcherRef, clientID: String, ref: String?) {
         if recentRegenerations.contains(clientID) {
             return reply(watcher, ok: ["conversation": .string(id), "duplicate": true], ref: ref)
+        }
+        if let run, run.hasFinished, queue.isEmpty, pendingPrompts.isEmpty {
+            afterRun.append { [weak self] in self?.regenerate(watcher, clientID: clientID, ref: ref) }
+            return
         }
         guard run == nil, queue.isEmpty, pendingPrompts.isEmpty else {
             return reply(watcher, error: ChatError(.badRequest, "a generation is running in this conversation; cancel it or wait"), ref: ref)

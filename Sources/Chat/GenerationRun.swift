@@ -26,6 +26,8 @@ final class GenerationRun {
     private var contextNote: JSONValue = .null
     private var totalUsage = TokenUsage(inputTokens: 0, outputTokens: 0)
     private var finished = false
+    /// Announced as finished (`generation_finished` sent); only its last write may still be running.
+    var hasFinished: Bool { finished }
     private var cancelled = false
 
     // The step in progress.
