@@ -453,6 +453,16 @@ def create_project(ui):
     d.find_element(By.CSS_SELECTOR, "#nav a[href='#/projects']").click()
     ui.until(lambda: any("Lin's garden planner" in li.text for li in ui.css(".project-list li")), "the project in the list")
     step("created a project from the projects page; it opened and is listed")
+    # Lin publishes it from its Publish tab.
+    d.find_element(By.PARTIAL_LINK_TEXT, "Lin's garden planner").click()
+    d.find_element(By.LINK_TEXT, "Publish").click()
+    ui.fill("App name", "Garden Planner")
+    ui.fill("Description", "Plan your beds and sowing dates")
+    ui.fill("Tags (comma separated)", "garden, planning")
+    d.find_element(By.XPATH, "//button[normalize-space()='Publish']").click()
+    ui.until(lambda: "/market/" in d.current_url and "Garden Planner" in d.find_element(By.ID, "main").text,
+             "the published app's page")
+    step("published the project as an app from its Publish tab; the app page opened")
 
 
 def marketplace(ui):

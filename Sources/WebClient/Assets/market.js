@@ -176,7 +176,9 @@ export function publishView(projectID) {
   const datalist = h("datalist", { id: "recent-projects" }, ...recentProjects().map((p) => h("option", { value: p.id }, p.name)));
   const name = field("App name", { name: "name", required: true, maxlength: 100 });
   const description = field("Description", { name: "description", rows: 4, required: true }, "textarea");
-  const category = field("Category", { name: "category", required: true });
+  // The server's fixed list (MarketplaceRoutes.categories).
+  const category = field("Category", { name: "category", required: true, value: "productivity",
+    options: ["productivity", "developer-tools", "education", "games", "business", "other"].map((c) => [c, c]) }, "select");
   const tags = field("Tags (comma separated)", { name: "tags" });
   const priceInput = field("Price (0 for free)", { name: "price", type: "number", min: "0", step: "0.01", value: "0" });
   const currency = field("Currency", { name: "currency", value: "USD", maxlength: 3 });
