@@ -32,6 +32,20 @@ import Testing
         #expect(afterReplay.status == 401, "a replay signs out every session, the legitimate one too")
     }
 
+    @Test func logoutRevokesTheRefreshTokenAndIsAudited() throws {
+        let server = try APITestServer()
+        defer { server.shutdown() }
+        let login = try server.request("POST", "/api/v1/auth/register",
+                                       body: json(["email": "lin@example.com", "password": "correct horse", "name": "Lin"]))
+        let access = try #require(login.object["access_token"] as? String)
+        let refresh = try #require(login.object["refresh_token"] as? String)
+        #expect(try server.request("POST", "/api/v1/auth/logout", token: access, body: json(["refresh_token": refresh])).status == 204)
+        #expect(try server.request("POST", "/api/v1/auth/refresh", body: json(["refresh_token": refresh])).status == 401)
+        #expect(try server.request("POST", "/api/v1/auth/logout", token: access, body: json(["refresh_token": refresh])).status == 404)
+        let actions = try server.store.readers.read(loop: 0) { try AuditEntry.recent($0, limit: 50).items.map(\.action) }
+        #expect(actions.filter { $0 == "auth.logout" }.count == 1 && actions.contains("user.register"))
+    }
+
     @Test func accessTokensWithAnotherAlgorithmOrSignatureAreRefused() throws {
         let server = try APITestServer()
         defer { server.shutdown() }

@@ -129,12 +129,14 @@ enum AccountRoutes {
         let me = try context.me
         if try input.optionalBool("everywhere") == true {
             let userID = me.id
-            _ = try await context.write { db in try APIToken.revokeAll(db, userID: userID, kind: .refresh) }
+            _ = try await context.write(audit: ("auth.logout_everywhere", "user", { _ in userID })) { db in
+                try APIToken.revokeAll(db, userID: userID, kind: .refresh)
+            }
             return Reply.noContent
         }
         let hash = TokenSecret.hash(try input.string("refresh_token", max: 200))
         let userID = me.id
-        let revoked = try await context.write { db -> Bool in
+        let revoked = try await context.write(audit: ("auth.logout", "user", { $0 ? userID : nil })) { db -> Bool in
             guard let token = try APIToken.find(db, tokenHash: hash), token.kind == .refresh else { return false }
             return try APIToken.revoke(db, id: token.id, userID: userID)
         }
