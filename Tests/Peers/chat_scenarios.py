@@ -358,6 +358,39 @@ async def slow_watcher(args):
     return {"before_resync": len(kept), "replayed": len(replay), "snapshots": len(snapshots)}
 
 
+def rest(args, method, path, token, body=None):
+    base = args.url.replace("ws://", "http://").rsplit("/ws", 1)[0]
+    request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+async def viewer_and_presence(args):
+    """A viewer (added over REST) watches and is listed in presence, but may not prompt or create."""
+    outsider_id = rest(args, "GET", "/api/v1/me", args.other_token)["id"]
+    rest(args, "PUT", f"/api/v1/projects/{args.project}/members/{outsider_id}", args.token, {"role": "viewer"})
+    a = await setup(args, "owner")
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    viewer = await Client.connect(args.url, args.other_token, "viewer")
+    joined = await viewer.join(args.project)
+    assert joined["role"] == "viewer", joined
+    presence = await a.until(lambda m: m["type"] == "presence" and len(m["watchers"]) == 2, "presence with the viewer")
+    assert outsider_id in [w["user"] for w in presence["watchers"]] and "Ada" in [w["name"] for w in presence["watchers"]], presence
+    await viewer.open(conversation)
+    refused = await viewer.request("vp", type="prompt", conversation=conversation, client_id="v1", text="hi")
+    assert refused["type"] == "error" and refused["code"] == "forbidden", refused
+    refused = await viewer.request("vn", type="new_conversation", project=args.project)
+    assert refused["type"] == "error" and refused["code"] == "forbidden", refused
+    await a.prompt(conversation, "hello", "o1")
+    await viewer.finished()
+    assert any(e["type"] == "delta" for e in viewer.events), viewer.events
+    await viewer.ws.close()
+    presence = await a.until(lambda m: m["type"] == "presence" and len(m["watchers"]) == 1, "presence without the viewer")
+    return {"ok": True}
+
+
 async def start_slow(args):
     """Starts a long answer, prints the conversation id once some text streamed, then waits."""
     a = await setup(args)
@@ -371,7 +404,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, cancel, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, cancel, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 
