@@ -17,6 +17,7 @@ struct ServeOptions {
     var maxSteps = 8
     var passwordIterations = 600_000
     var rateLimit = 50
+    var idleUnloadSeconds = 60
     var corsOrigins: Set<String> = []
 
     static let help = """
@@ -38,6 +39,8 @@ struct ServeOptions {
                               (BUILDERAI_MCP_SERVERS, default ./mcp-servers; a missing DIR means none)
       --prompts DIR           system prompt templates, every *.txt in DIR (BUILDERAI_PROMPTS, default ./prompts;
                               a missing DIR means the built-in default only)
+      --idle-unload-seconds N a conversation nobody watches and nothing runs in leaves memory after N s
+                              (BUILDERAI_IDLE_UNLOAD_SECONDS, default 60)
       --max-steps N           LLM calls one answer may make in its tool loop (BUILDERAI_MAX_STEPS, default 8)
       --cors-origin ORIGIN    allow browser calls to the REST API from ORIGIN (repeatable;
                               BUILDERAI_CORS_ORIGINS, comma-separated; default none)
@@ -81,6 +84,7 @@ struct ServeOptions {
         if let v = environment["BUILDERAI_MCP_SERVERS"] { options.mcpServers = v }
         if let v = environment["BUILDERAI_PROMPTS"] { options.prompts = v }
         if let v = environment["BUILDERAI_CORS_ORIGINS"] { options.corsOrigins = Set(v.split(separator: ",").map(String.init)) }
+        if let v = environment["BUILDERAI_IDLE_UNLOAD_SECONDS"] { options.idleUnloadSeconds = try value("BUILDERAI_IDLE_UNLOAD_SECONDS", v) }
         if let v = environment["BUILDERAI_RATE_LIMIT"] { options.rateLimit = try value("BUILDERAI_RATE_LIMIT", v) }
         if let v = environment["BUILDERAI_PASSWORD_ITERATIONS"] { options.passwordIterations = try value("BUILDERAI_PASSWORD_ITERATIONS", v) }
         if let v = environment["BUILDERAI_MAX_STEPS"] { options.maxSteps = try value("BUILDERAI_MAX_STEPS", v) }
@@ -121,6 +125,7 @@ struct ServeOptions {
             case "--mcp-servers": options.mcpServers = try argument()
             case "--prompts": options.prompts = try argument()
             case "--cors-origin": options.corsOrigins.insert(try argument())
+            case "--idle-unload-seconds": options.idleUnloadSeconds = try value("--idle-unload-seconds", try argument())
             case "--rate-limit": options.rateLimit = try value("--rate-limit", try argument())
             case "--password-iterations": options.passwordIterations = try value("--password-iterations", try argument())
             case "--max-steps": options.maxSteps = try value("--max-steps", try argument())
@@ -131,6 +136,7 @@ struct ServeOptions {
         }
         guard options.port <= 65535 else { throw UsageError("--port must be 0...65535, got \(options.port)") }
         guard options.maxConnections > 0 else { throw UsageError("--max-connections must be at least 1") }
+        guard options.idleUnloadSeconds >= 1 else { throw UsageError("--idle-unload-seconds must be at least 1") }
         guard options.rateLimit >= 1 else { throw UsageError("--rate-limit must be at least 1") }
         guard options.passwordIterations >= 1000 else { throw UsageError("--password-iterations must be at least 1000") }
         guard (1...1000).contains(options.maxSteps) else { throw UsageError("--max-steps must be 1...1000, got \(options.maxSteps)") }

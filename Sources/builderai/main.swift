@@ -154,6 +154,7 @@ func serve(_ arguments: [String]) -> Never {
     do {
         var chatConfiguration = ChatConfiguration()
         chatConfiguration.maxSteps = options.maxSteps
+        chatConfiguration.idleUnload = .seconds(options.idleUnloadSeconds)
         chat = try ChatService(loops: server.loops, store: store, providers: providers, mcp: mcp, prompts: prompts,
                                configuration: chatConfiguration, version: version)
     } catch {

@@ -47,7 +47,8 @@ final class ChatServerFixture: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--mcp-servers", directory.path + "/mcp",
-                             "--max-steps", String(maxSteps), "--prompts", Peers.packageRoot.path + "/prompts"]
+                             "--max-steps", String(maxSteps), "--prompts", Peers.packageRoot.path + "/prompts",
+                             "--idle-unload-seconds", "1"]
         process.environment = ProcessInfo.processInfo.environment.merging([
             "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1",
         ]) { $1 }

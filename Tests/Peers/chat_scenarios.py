@@ -358,6 +358,34 @@ async def slow_watcher(args):
     return {"before_resync": len(kept), "replayed": len(replay), "snapshots": len(snapshots)}
 
 
+async def unload_and_resume(args):
+    """A conversation nobody watches leaves memory; resuming it later comes from the store, and new
+    events are numbered above everything sent before."""
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, "hello", "u1")
+    await a.finished()
+    first = list(a.events)
+    accepted = first[0]["seq"]
+    await a.ws.close()
+    await asyncio.sleep(2.5)  # the server runs with --idle-unload-seconds 1
+    b = await setup(args, "again")
+    opened = await b.open(conversation, after_seq=accepted)
+    snapshots = [e for e in b.events if e["type"] == "message"]
+    assert snapshots and all(e["seq"] > accepted for e in snapshots), b.events
+    assert [e for e in b.events if e["type"] != "message"] == [], "an unloaded conversation replays stored messages only"
+    assert snapshots[-1]["seq"] == first[-1]["seq"] <= opened["seq"], (snapshots[-1], first[-1], opened)
+    reply = "".join(e["text"] for e in first if e["type"] == "delta")
+    stored = "".join(p.get("text", "") for p in snapshots[-1]["message"]["content"])
+    assert stored == reply, (stored, reply)
+    b.events.clear()
+    await b.prompt(conversation, "hello again", "u2")
+    await b.finished()
+    assert min(e["seq"] for e in b.events) > first[-1]["seq"], "numbers went back after the reload"
+    return {"jump": min(e["seq"] for e in b.events) - first[-1]["seq"]}
+
+
 def rest(args, method, path, token, body=None):
     base = args.url.replace("ws://", "http://").rsplit("/ws", 1)[0]
     request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
@@ -404,7 +432,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, cancel, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 
