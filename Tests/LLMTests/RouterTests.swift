@@ -156,6 +156,34 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
         #expect(events.last?.1 == "offline/offline")
     }
 
+    @Test func extraHeadersFromTheEnvironmentReachAnAzureStyleDeployment() throws {
+        let fake = try PeerServer(script: "fake_openai.py")
+        defer { fake.stop() }
+        // An Azure-style deployment: the deployment path and api-version in the base URL, the key in api-key.
+        let harness = try RouterHarness(environment: [
+            "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/openai/deployments/prod?api-version=2024-10-21",
+            "OPENAI_EXTRA_HEADERS": #"{"api-key": "azure-secret", "X-Team": "chat"}"#,
+        ])
+        defer { harness.stop() }
+        let events = try harness.run(hello, chain: ["openai/text"])
+        #expect(events.last?.0 == .finished(.end))
+        let request = try #require(try fake.recordedRequests().first)
+        #expect(request["path"] as? String == "/openai/deployments/prod/chat/completions")
+        #expect((request["query"] as? [String: [String]])?["api-version"] == ["2024-10-21"])
+        let headers = request["headers"] as? [String: String] ?? [:]
+        #expect(headers["api-key"] == "azure-secret" && headers["X-Team"] == "chat")
+        #expect(headers["Authorization"] == nil, "no key configured, so no bearer header")
+    }
+
+    @Test(arguments: [#"["not", "an object"]"#, #"{"api-key": 5}"#, #"{"bad name": "SECRET1"}"#, #"{"a": "SECRET2\nmore"}"#])
+    func malformedExtraHeadersAreRefusedWithoutEchoingValues(value: String) {
+        #expect {
+            _ = try ProviderRegistry.fromEnvironment(["OPENAI_EXTRA_HEADERS": value])
+        } throws: { error in
+            "\(error)".contains("OPENAI_EXTRA_HEADERS") && !"\(error)".contains("SECRET")
+        }
+    }
+
     @Test func neverRetriesOnceOutputReachedTheCaller() throws {
         let fake = try PeerServer(script: "fake_openai.py")
         defer { fake.stop() }

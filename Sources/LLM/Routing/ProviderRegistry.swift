@@ -1,3 +1,5 @@
+import Net
+
 /// Which providers exist and how to reach them, read from the usual environment variables.
 ///
 /// | provider | key | base URL |
@@ -39,24 +41,47 @@ public struct ProviderRegistry: Sendable {
             guard let v = environment[name]?.trimmingWhitespace(), !v.isEmpty else { return nil }
             return v
         }
+        /// `<PROVIDER>_EXTRA_HEADERS`: a JSON object of header names to string values, for gateways and
+        /// Azure-style deployments (`{"api-key": "…"}` with the deployment URL as the base URL).
+        func headers(_ name: String) throws(LLMError) -> [String: String] {
+            guard let text = value(name) else { return [:] }
+            guard let parsed = try? JSONValue.parse(text), let object = parsed.objectValue else {
+                throw .badRequest("\(name) must be a JSON object of header names to strings")
+            }
+            var headers: [String: String] = [:]
+            for (key, raw) in object {
+                guard let string = raw.stringValue, !key.isEmpty,
+                      key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: ":") }),
+                      !string.utf8.contains(where: { $0 == 0x0d || $0 == 0x0a }) else {
+                    // The value is never echoed: it is usually a secret.
+                    throw .badRequest("\(name): header \"\(key)\" must be a token name with a one-line string value")
+                }
+                headers[key] = string
+            }
+            return headers
+        }
         var remotes: [String: Remote] = [:]
         let openAIKey = value("OPENAI_API_KEY")
         remotes["openai"] = Remote(codec: OpenAICodec(),
-                                   endpoint: ProviderEndpoint(baseURL: value("OPENAI_BASE_URL") ?? "https://api.openai.com/v1", apiKey: openAIKey),
+                                   endpoint: ProviderEndpoint(baseURL: value("OPENAI_BASE_URL") ?? "https://api.openai.com/v1", apiKey: openAIKey,
+                                                              extraHeaders: try headers("OPENAI_EXTRA_HEADERS")),
                                    isConfigured: openAIKey != nil || value("OPENAI_BASE_URL") != nil)
         let anthropicKey = value("ANTHROPIC_API_KEY")
         remotes["anthropic"] = Remote(codec: AnthropicCodec(),
-                                      endpoint: ProviderEndpoint(baseURL: value("ANTHROPIC_BASE_URL") ?? "https://api.anthropic.com/v1", apiKey: anthropicKey),
+                                      endpoint: ProviderEndpoint(baseURL: value("ANTHROPIC_BASE_URL") ?? "https://api.anthropic.com/v1", apiKey: anthropicKey,
+                                                                 extraHeaders: try headers("ANTHROPIC_EXTRA_HEADERS")),
                                       isConfigured: anthropicKey != nil)
         let geminiKey = value("GEMINI_API_KEY")
         remotes["gemini"] = Remote(codec: GeminiCodec(),
-                                   endpoint: ProviderEndpoint(baseURL: value("GEMINI_BASE_URL") ?? "https://generativelanguage.googleapis.com/v1beta", apiKey: geminiKey),
+                                   endpoint: ProviderEndpoint(baseURL: value("GEMINI_BASE_URL") ?? "https://generativelanguage.googleapis.com/v1beta", apiKey: geminiKey,
+                                                              extraHeaders: try headers("GEMINI_EXTRA_HEADERS")),
                                    isConfigured: geminiKey != nil)
         var ollama = value("OLLAMA_HOST") ?? "http://127.0.0.1:11434"
         if !ollama.hasPrefix("http://") && !ollama.hasPrefix("https://") { ollama = "http://" + ollama }
         // Ollama needs no key and its clients default to the local port, so it is always callable;
         // if nothing listens there, the call fails with a connection error that says so.
-        remotes["ollama"] = Remote(codec: OllamaCodec(), endpoint: ProviderEndpoint(baseURL: ollama), isConfigured: true)
+        remotes["ollama"] = Remote(codec: OllamaCodec(), endpoint: ProviderEndpoint(baseURL: ollama, extraHeaders: try headers("OLLAMA_EXTRA_HEADERS")),
+                                   isConfigured: true)
 
         let model: ModelReference
         if let configured = value("BUILDERAI_DEFAULT_MODEL") {
