@@ -132,8 +132,10 @@ class UI:
         return WebDriverWait(self.driver, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, selector)))
 
     def fill(self, label, text):
-        field = self.driver.find_element(By.XPATH, f"//label[normalize-space()='{label}']")
-        element = self.driver.find_element(By.ID, field.get_attribute("for"))
+        # Views render after a route change and their data loads: wait for the field to exist.
+        field = WebDriverWait(self.driver, 20).until(
+            EC.presence_of_element_located((By.XPATH, f"//label[normalize-space()='{label}']")))
+        element = WebDriverWait(self.driver, 20).until(EC.presence_of_element_located((By.ID, field.get_attribute("for"))))
         element.clear()
         element.send_keys(text)
         return element
@@ -455,7 +457,7 @@ def create_project(ui):
     step("created a project from the projects page; it opened and is listed")
     # Lin publishes it from its Publish tab.
     d.find_element(By.PARTIAL_LINK_TEXT, "Lin's garden planner").click()
-    d.find_element(By.LINK_TEXT, "Publish").click()
+    ui.until(lambda: d.find_elements(By.LINK_TEXT, "Publish"), "the project's Publish tab")[0].click()
     ui.fill("App name", "Garden Planner")
     ui.fill("Description", "Plan your beds and sowing dates")
     ui.fill("Tags (comma separated)", "garden, planning")
@@ -472,7 +474,7 @@ def marketplace(ui):
     rest(ui, "POST", "/api/v1/apps", {"project_id": ui.args.project, "name": "Bakery Builder",
                                       "description": "Landing pages for bakeries", "category": "business",
                                       "tags": ["bakery"], "price_cents": 0, "version": "1.0.0"}, token)
-    d.find_element(By.LINK_TEXT, "Marketplace").click()
+    ui.until(lambda: d.find_elements(By.LINK_TEXT, "Marketplace"), "the Marketplace link")[0].click()
     ui.fill("Search", "bakery")
     d.find_element(By.ID, "market-search").click()
     ui.until(lambda: any("Bakery Builder" in card.text for card in ui.css(".app-card")), "the app in the search results")
