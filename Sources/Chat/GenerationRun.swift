@@ -11,21 +11,21 @@ import Store
 /// grows (every `flushInterval`) and finally with its status; each tool result is a `tool` message.
 final class GenerationRun {
     /// Strong: provider, tool and write completions may arrive after the conversation let go of the run.
-    private let state: ConversationState
+    let state: ConversationState
     let prompt: Message
     let id = StoreID.make()
     private let userName: String
-    private var step = 0
+    var step = 0
     /// What this generation said and got back so far, for the next step's context.
-    private var produced: [ChatMessage] = []
+    var produced: [ChatMessage] = []
     private var stored: [Message] = []
     private var tools: [ToolDefinition] = []
-    private var mcpNames: Set<String> = []
+    var mcpNames: Set<String> = []
     private var system = ""
     private var chain: [ModelReference] = []
     private var contextNote: JSONValue = .null
     private var totalUsage = TokenUsage(inputTokens: 0, outputTokens: 0)
-    private var finished = false
+    var finished = false
     /// Announced as finished (`generation_finished` sent); only its last write may still be running.
     var hasFinished: Bool { finished }
     private var cancelled = false
@@ -33,17 +33,17 @@ final class GenerationRun {
     // The step in progress.
     private var messageID = ""
     private var text = ""
-    private var calls: [(id: String, name: String, arguments: JSONValue)] = []
+    var calls: [(id: String, name: String, arguments: JSONValue)] = []
     private var usage: TokenUsage?
     private var model: ModelReference?
     private var generation: Generation?
     private var flushTimer: LoopTimer?
     private var dirty = false
-    private var pendingTools: [String: MCPCallHandle?] = [:]
+    var pendingTools: [String: MCPCallHandle?] = [:]
     private var stepStarted: UInt64 = 0
     private var firstOutputSeen = false
-    private var toolStarted: [String: UInt64] = [:]
-    private var toolResults: [String: ChatMessage] = [:]
+    var toolStarted: [String: UInt64] = [:]
+    var toolResults: [String: ChatMessage] = [:]
 
     /// False while the prompt's own write is in flight. The provider call starts anyway (so the
     /// commit overlaps the model's time to first token), but nothing is announced or stored, and its
@@ -78,10 +78,10 @@ final class GenerationRun {
         generation?.cancel()
     }
 
-    private var room: ProjectRoom { state.room }
-    private var service: ChatService { room.service }
-    private var loop: EventLoop { room.loop }
-    private var conversationID: String { state.id }
+    var room: ProjectRoom { state.room }
+    var service: ChatService { room.service }
+    var loop: EventLoop { room.loop }
+    var conversationID: String { state.id }
 
     // MARK: Start
 
@@ -120,7 +120,7 @@ final class GenerationRun {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
     }
 
-    private func nextStep() {
+    func nextStep() {
         step += 1
         let history: [Message]
         do {
@@ -347,93 +347,6 @@ final class GenerationRun {
         }
     }
 
-    // MARK: Tools
-
-    private func runTools() {
-        let limit = service.configuration.maxSteps
-        if step >= limit {
-            for call in calls {
-                record(call, outcome: .text("the tool was not run: the step limit (\(limit)) was reached", isError: true))
-            }
-            return finish("step_limit", note: "stopped after \(limit) steps: the model kept calling tools; ask it to continue if needed")
-        }
-        let projectID = room.project.id
-        for call in calls {
-            pendingTools[call.id] = .some(nil)
-            toolStarted[call.id] = MonotonicClock.now()
-        }
-        for call in calls {
-            if WorkspaceTools.names.contains(call.name) {
-                let box = UncheckedBox(self)
-                WorkspaceTools.run(call.name, arguments: call.arguments, projectID: projectID, store: service.store, loop: loop) { outcome in
-                    box.value.toolFinished(call.id, outcome)
-                }
-            } else if mcpNames.contains(call.name), let mcp = service.mcp {
-                let box = UncheckedBox(self)
-                let handle = mcp.callTool(call.name, arguments: call.arguments, timeout: service.configuration.toolTimeout,
-                                          on: loop) { result in
-                    let outcome: WorkspaceTools.Outcome
-                    switch result {
-                    case .success(let value):
-                        var content = value.content
-                        if value.truncated { content.append(.object(["type": "text", "text": "[result truncated]"])) }
-                        outcome = WorkspaceTools.Outcome(content: content, isError: value.isError)
-                    case .failure(let error):
-                        outcome = .text("the tool call failed: \(error)", isError: true)
-                    }
-                    box.value.toolFinished(call.id, outcome)
-                }
-                if pendingTools[call.id] != nil { pendingTools[call.id] = handle }
-            } else {
-                toolFinished(call.id, .text("there is no tool named \(call.name) in this project", isError: true))
-            }
-        }
-    }
-
-    private func toolFinished(_ callID: String, _ outcome: WorkspaceTools.Outcome) {
-        guard !finished, pendingTools.removeValue(forKey: callID) != nil,
-              let call = calls.first(where: { $0.id == callID }) else { return }
-        if let started = toolStarted.removeValue(forKey: callID) {
-            ChatMetrics.toolCall(WorkspaceTools.names.contains(call.name) ? "workspace" : "mcp", outcome.isError)
-                .observe(Double(MonotonicClock.now() &- started) / 1e9)
-        }
-        record(call, outcome: outcome)
-        if pendingTools.isEmpty {
-            for call in calls { if let result = toolResults[call.id] { produced.append(result) } }
-            toolResults.removeAll()
-            nextStep()
-        }
-    }
-
-    /// Streams a tool result once it is stored, and keeps it for the next step.
-    private func record(_ call: (id: String, name: String, arguments: JSONValue), outcome: WorkspaceTools.Outcome) {
-        let conversation = conversationID
-        let toolMessageID = StoreID.make()
-        let stored: JSONValue = .array([.object(["type": "tool_result", "call": .string(call.id), "name": .string(call.name),
-                                                 "is_error": .bool(outcome.isError), "content": .array(outcome.content)])])
-        let event: (Int) -> String = { seq in
-            ChatEvents.encode(["type": "tool_result", "conversation": .string(conversation), "seq": ChatEvents.number(seq),
-                               "message": .string(toolMessageID), "call": .string(call.id), "name": .string(call.name),
-                               "is_error": .bool(outcome.isError), "content": .array(outcome.content)])
-        }
-        let seq = state.emit(messageID: toolMessageID, ready: false, event)
-        toolResults[call.id] = ChatMessage(role: .tool, parts: [.toolResult(callID: call.id,
-            contentJSON: jsonText(ContextBuilder.resultText(.array(outcome.content))), isError: outcome.isError)])
-        let replyTo = prompt.id
-        let generationID = id
-        let content = stored.serializedString
-        room.persist({ db in
-            try Message.insert(db, conversationID: conversation, seq: seq, role: .tool, content: content, status: .complete,
-                               id: toolMessageID, replyTo: replyTo, generationID: generationID)
-        }) { [weak state] result in
-            if case .failure(let error) = result {
-                Log.warning("could not store a tool result", ["conversation": conversation, "error": error.message])
-            }
-            state?.settle(seq)
-            state?.finalize(toolMessageID)
-        }
-    }
-
     // MARK: Ending
 
     /// Stops at once: the provider transfer is aborted, running tool calls are cancelled.
@@ -477,7 +390,7 @@ final class GenerationRun {
         finish("error")
     }
 
-    private func finish(_ reason: String, note: String? = nil) {
+    func finish(_ reason: String, note: String? = nil) {
         guard !finished else { return }
         finished = true
         Metrics.shared.counter("builderai_generations_total", "Finished generations by stop reason",
