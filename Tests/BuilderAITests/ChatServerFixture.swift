@@ -13,26 +13,38 @@ final class ChatServerFixture: @unchecked Sendable {
     let otherToken: String
     let project: String
     let maxSteps: Int
+    /// Ada's password when she was made an admin with one (the browser test signs in with it).
+    let adminPassword: String?
+    private let serveArguments: [String]
     private var server: Process?
     private(set) var port = 0
 
     var dataDir: String { directory.path + "/data" }
     var logPath: String { directory.path + "/server.log" }
 
-    init(maxSteps: Int = 3) throws {
+    /// `adminPassword` makes Ada an administrator who can sign in with it; `serveArguments` are added
+    /// to `builderai serve` (the chat tests unload idle conversations after 1 s).
+    init(maxSteps: Int = 3, adminPassword: String? = nil, serveArguments: [String] = ["--idle-unload-seconds", "1"]) throws {
         self.maxSteps = maxSteps
+        self.adminPassword = adminPassword
+        self.serveArguments = serveArguments
         fake = try PeerServer(script: "fake_openai.py")
         try FileManager.default.createDirectory(atPath: directory.path + "/mcp", withIntermediateDirectories: true)
         try #"{"mcpServers": {"clock": {"command": "\#(Peers.python)", "args": ["-m", "mcp_server_time"]}}}"#
             .write(toFile: directory.path + "/mcp/servers.json", atomically: true, encoding: .utf8)
         let binary = self.binary
         let data = directory.path + "/data"
-        func cli(_ arguments: [String]) throws -> String {
-            let result = try Peers.run(binary, arguments + ["--data-dir", data])
+        func cli(_ arguments: [String], input: String? = nil) throws -> String {
+            let result = try Peers.run(binary, arguments + ["--data-dir", data], input: input)
             guard result.status == 0 else { throw PeerError("builderai \(arguments.joined(separator: " ")): \(result.stderr)") }
             return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        _ = try cli(["user", "create", "--email", "ada@example.com", "--name", "Ada"])
+        if let adminPassword {
+            _ = try cli(["user", "create", "--email", "ada@example.com", "--name", "Ada", "--admin", "--password-stdin"],
+                        input: adminPassword + "\n")
+        } else {
+            _ = try cli(["user", "create", "--email", "ada@example.com", "--name", "Ada"])
+        }
         _ = try cli(["user", "create", "--email", "out@example.com", "--name", "Outsider"])
         token = try cli(["token", "create", "--email", "ada@example.com"])
         otherToken = try cli(["token", "create", "--email", "out@example.com"])
@@ -47,8 +59,8 @@ final class ChatServerFixture: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir, "--mcp-servers", directory.path + "/mcp",
-                             "--max-steps", String(maxSteps), "--prompts", Peers.packageRoot.path + "/prompts",
-                             "--idle-unload-seconds", "1"]
+                             "--max-steps", String(maxSteps), "--prompts", Peers.packageRoot.path + "/prompts"]
+            + serveArguments
         process.environment = ProcessInfo.processInfo.environment.merging([
             "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1",
         ]) { $1 }

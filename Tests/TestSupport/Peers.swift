@@ -29,7 +29,7 @@ public enum Peers {
     }
 
     /// Runs a program to completion (killing it after `timeout` seconds) and captures its output.
-    public static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Result {
+    public static func run(_ executable: String, _ arguments: [String], timeout: Double = 60, input: String? = nil) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: executable) || !executable.hasPrefix("/") else {
             throw PeerError("\(executable) is missing: run `make test`, which installs the test peers")
         }
@@ -40,7 +40,13 @@ public enum Peers {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let stdin = input.map { _ in Pipe() }
+        if let stdin { process.standardInput = stdin }
         try process.run()
+        if let stdin, let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         let deadline = Date().addingTimeInterval(timeout)
         // Read concurrently so a chatty peer cannot block on a full pipe.
         nonisolated(unsafe) var outData = Data()
