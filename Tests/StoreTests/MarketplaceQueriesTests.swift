@@ -81,13 +81,13 @@ import TestSupport
         _ = try fixture.publishApp(name: "Zebra tools", category: "business", tags: ["fun"])
         let hidden = try fixture.publishApp(name: "Zebra hidden", category: "games", tags: ["fun"])
         _ = try App.unpublish(fixture.db, id: hidden.id)
-        let games = try App.searchFiltered(fixture.db, query: "zebra", category: "games")
+        let games = try App.search(fixture.db, query: "zebra", category: "games")
         #expect(games.items.map(\.id) == [nameHit.id, descriptionHit.id])
-        #expect(try App.searchFiltered(fixture.db, query: "zebra", category: "games", price: .free).items.map(\.id) == [descriptionHit.id])
-        #expect(try App.searchFiltered(fixture.db, query: "zebra", price: .paid, tag: "FUN").items.map(\.id) == [nameHit.id])
-        #expect(try App.searchFiltered(fixture.db, query: "zebra", tag: "none").items.isEmpty)
-        let pages = try fixture.allPages { try App.searchFiltered(fixture.db, query: "zebra", category: "games", cursor: $0, limit: 1) }
+        #expect(try App.search(fixture.db, query: "zebra", category: "games", price: .free).items.map(\.id) == [descriptionHit.id])
+        #expect(try App.search(fixture.db, query: "zebra", price: .paid, tag: "FUN").items.map(\.id) == [nameHit.id])
+        #expect(try App.search(fixture.db, query: "zebra", tag: "none").items.isEmpty)
+        let pages = try fixture.allPages { try App.search(fixture.db, query: "zebra", category: "games", cursor: $0, limit: 1) }
         #expect(pages.flatMap { $0.map(\.id) } == [nameHit.id, descriptionHit.id])
-        #expect(try App.searchFiltered(fixture.db, query: "zebra").items.count == 3)
+        #expect(try App.search(fixture.db, query: "zebra").items.count == 3)
     }
 }

@@ -51,7 +51,7 @@ enum AppBrowseRoutes {
             // Search results are ranked by relevance; another order would need a second ranking.
             if query["sort"] != nil { throw .badRequest("sort cannot be combined with q: search results are ranked by relevance", field: "sort") }
             let page = try context.read {
-                try App.searchFiltered($0, query: q, category: category, price: price, tag: tag, cursor: cursor, limit: limit)
+                try App.search($0, query: q, category: category, price: price, tag: tag, cursor: cursor, limit: limit)
             }
             return Reply.page(page.items.map { MarketplaceRoutes.appJSON($0) }, next: page.nextCursor)
         }

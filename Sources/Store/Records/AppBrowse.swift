@@ -24,23 +24,9 @@ extension App {
     public static func browse(_ db: SQLiteConnection, category: String? = nil, price: PriceFilter = .any,
                               tag: String? = nil, sort: AppSort = .newest, cursor: PageCursor? = nil,
                               limit: Int = 20) throws -> Page<App> {
-        // Filters and sort columns come from the fixed fragments below; values are always bound.
-        // `status = 'published'` and the price tests are literal so the partial indexes apply.
-        var conditions = ["a.status = 'published'"]
-        var parameters: [any SQLiteBindable] = []
-        if let category {
-            conditions.append("a.category = ?")
-            parameters.append(category)
-        }
-        switch price {
-        case .any: break
-        case .free: conditions.append("a.price_minor = 0")
-        case .paid: conditions.append("a.price_minor > 0")
-        }
-        if let tag {
-            guard let normalized = normalizedTags([tag]).first else { return Page(items: [], nextCursor: nil) }
-            conditions.append("EXISTS (SELECT 1 FROM json_each(a.tags) WHERE json_each.value = ?)")
-            parameters.append(normalized)
+        // Sort columns come from the fixed fragments below; values are always bound.
+        guard var (conditions, parameters) = filters(category: category, price: price, tag: tag) else {
+            return Page(items: [], nextCursor: nil)
         }
         // For the counter sorts, CROSS JOIN (SQLite's way to fix the join order) makes it walk the
         // counter's (key, app_id) index in order and stop after one page, rather than sort every
@@ -67,19 +53,21 @@ extension App {
     /// Published apps matching the words of `query`, best first (FTS5 bm25). A word in the name
     /// weighs 10, in the tags 5, in the category 3, in the description 1, so a name match outranks
     /// a description match. Any text is safe: see `matchExpression(for:)`; a query without words
-    /// gives an empty page.
+    /// gives an empty page. The filters narrow the matches as they narrow `browse`.
     ///
     /// The cursor carries the last rank's exact bits: bm25 is deterministic for a given index, so
     /// the next page starts exactly after it. Apps added or edited between pages change every
     /// rank (bm25 weighs terms by the whole corpus), so such a page is best-effort, like any
     /// relevance listing.
-    public static func search(_ db: SQLiteConnection, query: String, cursor: PageCursor? = nil,
-                              limit: Int = 20) throws -> Page<App> {
-        guard let match = matchExpression(for: query) else { return Page(items: [], nextCursor: nil) }
-        var parameters: [any SQLiteBindable] = [match]
-        var after = ""
+    public static func search(_ db: SQLiteConnection, query: String, category: String? = nil, price: PriceFilter = .any,
+                              tag: String? = nil, cursor: PageCursor? = nil, limit: Int = 20) throws -> Page<App> {
+        guard let match = matchExpression(for: query), let filtered = filters(category: category, price: price, tag: tag) else {
+            return Page(items: [], nextCursor: nil)
+        }
+        var conditions = filtered.0
+        var parameters: [any SQLiteBindable] = [match] + filtered.1
         if let cursor {
-            after = "AND (r.score, a.id) > (?, ?)"
+            conditions.append("(r.score, a.id) > (?, ?)")
             parameters += [Double(bitPattern: UInt64(bitPattern: cursor.sortKey)), cursor.id]
         }
         let limit = keysetLimit(limit)
@@ -90,12 +78,36 @@ extension App {
                   FROM apps_fts WHERE apps_fts MATCH ?) r
             JOIN apps a ON a.rowid = r.doc
             JOIN app_stats s ON s.app_id = a.id
-            WHERE a.status = 'published' \(after)
+            WHERE \(conditions.joined(separator: " AND "))
             ORDER BY r.score, a.id LIMIT ?
             """, parameters) { row in (app: try decode(row), score: row.double(18)) }
         return Page(keysetRows: rows, limit: limit, item: \.app) {
             PageCursor(sortKey: Int64(bitPattern: $0.score.bitPattern), id: $0.app.id)
         }
+    }
+
+    /// The WHERE fragments (and their bound values) shared by `browse` and `search`: published apps,
+    /// optionally in a category, free or paid, with a tag. nil when the tag normalizes to nothing,
+    /// which matches no app. `status = 'published'` and the price tests are literal so the partial
+    /// indexes apply.
+    static func filters(category: String?, price: PriceFilter, tag: String?) -> ([String], [any SQLiteBindable])? {
+        var conditions = ["a.status = 'published'"]
+        var parameters: [any SQLiteBindable] = []
+        if let category {
+            conditions.append("a.category = ?")
+            parameters.append(category)
+        }
+        switch price {
+        case .any: break
+        case .free: conditions.append("a.price_minor = 0")
+        case .paid: conditions.append("a.price_minor > 0")
+        }
+        if let tag {
+            guard let normalized = normalizedTags([tag]).first else { return nil }
+            conditions.append("EXISTS (SELECT 1 FROM json_each(a.tags) WHERE json_each.value = ?)")
+            parameters.append(normalized)
+        }
+        return (conditions, parameters)
     }
 
     /// The FTS5 expression for a user's text, or nil when it has no words. Every

@@ -25,51 +25,6 @@ extension App {
     }
 }
 
-extension App {
-    /// `search` within a category, a price filter and a tag (nil / `.any` for none): the same
-    /// ranking and cursor, the filters applied to the matches as `browse` applies them.
-    public static func searchFiltered(_ db: SQLiteConnection, query: String, category: String? = nil,
-                                      price: PriceFilter = .any, tag: String? = nil, cursor: PageCursor? = nil,
-                                      limit: Int = 20) throws -> Page<App> {
-        guard let match = matchExpression(for: query) else { return Page(items: [], nextCursor: nil) }
-        // Conditions come from the fixed fragments below; values are always bound.
-        var conditions = ["a.status = 'published'"]
-        var parameters: [any SQLiteBindable] = [match]
-        if let category {
-            conditions.append("a.category = ?")
-            parameters.append(category)
-        }
-        switch price {
-        case .any: break
-        case .free: conditions.append("a.price_minor = 0")
-        case .paid: conditions.append("a.price_minor > 0")
-        }
-        if let tag {
-            guard let normalized = normalizedTags([tag]).first else { return Page(items: [], nextCursor: nil) }
-            conditions.append("EXISTS (SELECT 1 FROM json_each(a.tags) WHERE json_each.value = ?)")
-            parameters.append(normalized)
-        }
-        if let cursor {
-            conditions.append("(r.score, a.id) > (?, ?)")
-            parameters += [Double(bitPattern: UInt64(bitPattern: cursor.sortKey)), cursor.id]
-        }
-        let limit = keysetLimit(limit)
-        parameters.append(limit + 1)
-        let rows = try db.query("""
-            SELECT \(columns), r.score
-            FROM (SELECT rowid AS doc, bm25(apps_fts, 10.0, 1.0, 3.0, 5.0) AS score
-                  FROM apps_fts WHERE apps_fts MATCH ?) r
-            JOIN apps a ON a.rowid = r.doc
-            JOIN app_stats s ON s.app_id = a.id
-            WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY r.score, a.id LIMIT ?
-            """, parameters) { row in (app: try decode(row), score: row.double(18)) }
-        return Page(keysetRows: rows, limit: limit, item: \.app) {
-            PageCursor(sortKey: Int64(bitPattern: $0.score.bitPattern), id: $0.app.id)
-        }
-    }
-}
-
 extension Installation {
     /// Installs `app` for `userID`: a new project owned by them, named after the app, holding a copy
     /// of the app project's files (each at version 1), model, system prompt, description and
