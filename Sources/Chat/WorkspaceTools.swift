@@ -5,9 +5,8 @@ import Store
 /// The built-in tools that let the model work on its project's files (`project_files`): list, read,
 /// write and delete, each scoped to the one project and with every path checked.
 enum WorkspaceTools {
-    static let maxFileBytes = 1 << 20
-    static let maxProjectBytes = 64 << 20
-    static let maxPathBytes = 256
+    static let maxFileBytes = ProjectFile.maxBytes
+    static let maxProjectBytes = ProjectFile.maxProjectBytes
 
     static let names: Set<String> = ["list_files", "read_file", "write_file", "delete_file"]
 
@@ -22,29 +21,10 @@ enum WorkspaceTools {
                        parametersJSON: #"{"type":"object","properties":{"path":{"type":"string"}},"required":["path"]}"#),
     ]
 
-    /// A workspace path in canonical form, or why it is refused. Paths are relative and stay inside
-    /// the project: no leading "/", no "." or ".." segments, no empty segments, no backslashes or
-    /// control characters.
-    static func validate(_ raw: JSONValue?) -> Result<String, PathError> {
-        guard let path = raw?.stringValue else { return .failure("\"path\" must be a string") }
-        guard !path.isEmpty else { return .failure("\"path\" is empty") }
-        guard path.utf8.count <= maxPathBytes else { return .failure("the path is longer than \(maxPathBytes) bytes") }
-        guard !path.hasPrefix("/") else { return .failure("\"\(path)\" is absolute; paths are relative to the project") }
-        guard !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{7f}" || $0 == "\\" }) else {
-            return .failure("the path contains a backslash or a control character")
-        }
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        if segments.last == "" { segments.removeLast() }
-        for segment in segments {
-            if segment.isEmpty { return .failure("\"\(path)\" has an empty segment (\"//\")") }
-            if segment == "." || segment == ".." { return .failure("\"\(path)\" leaves the project (\"\(segment)\" segments are not allowed)") }
-        }
-        return .success(segments.joined(separator: "/"))
-    }
-
-    struct PathError: Error, ExpressibleByStringInterpolation {
-        var reason: String
-        init(stringLiteral value: String) { reason = value }
+    /// The tool's `path` argument in canonical form (`ProjectFile.canonicalPath`), or why not.
+    static func validate(_ raw: JSONValue?) -> Result<String, ProjectFile.PathProblem> {
+        guard let path = raw?.stringValue else { return .failure(ProjectFile.PathProblem(reason: "\"path\" must be a string")) }
+        return ProjectFile.canonicalPath(path)
     }
 
     /// The result of a tool: MCP-style content blocks and whether it failed.

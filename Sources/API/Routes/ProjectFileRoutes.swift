@@ -14,10 +14,8 @@ enum ProjectFileRoutes {
         APIRoute(.delete, "/api/v1/projects/:id/files/*path", .user, "Delete a file (owner, editor)", deferred: delete),
     ]
 
-    // The chat engine's workspace limits (WorkspaceTools), so a file the API accepts is one the model can use.
-    static let maxFileBytes = 1 << 20
-    static let maxProjectBytes = 64 << 20
-    static let maxPathBytes = 256
+    static let maxFileBytes = ProjectFile.maxBytes
+    static let maxProjectBytes = ProjectFile.maxProjectBytes
 
     static func infoJSON(_ info: ProjectFileInfo) -> JSONValue {
         .object(["path": .string(info.path), "size": .int(info.size), "version": .int(info.version),
@@ -42,30 +40,12 @@ enum ProjectFileRoutes {
         return try validate(decoded)
     }
 
-    /// A workspace path in canonical form. The same rules as the chat engine's `WorkspaceTools.validate`
-    /// (which this module cannot import): relative, at most 256 bytes, no "." or ".." segments, no
-    /// empty segments, no backslashes or control characters; a trailing "/" is dropped.
+    /// A workspace path in canonical form (`ProjectFile.canonicalPath`), or 422 naming the problem.
     static func validate(_ path: String) throws(APIError) -> String {
-        guard !path.isEmpty else { throw .unprocessable("the file path is empty", field: "path") }
-        guard path.utf8.count <= maxPathBytes else {
-            throw .unprocessable("the path is \(path.utf8.count) bytes long; the limit is \(maxPathBytes)", field: "path")
+        switch ProjectFile.canonicalPath(path) {
+        case .success(let canonical): return canonical
+        case .failure(let problem): throw .unprocessable(problem.reason, field: "path")
         }
-        let shown = JSONValue.string(path).serializedString
-        guard !path.hasPrefix("/") else {
-            throw .unprocessable("\(shown) is absolute; paths are relative to the project", field: "path")
-        }
-        guard !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{7f}" || $0 == "\\" }) else {
-            throw .unprocessable("the path \(shown) contains a backslash or a control character", field: "path")
-        }
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        if segments.last == "" { segments.removeLast() }
-        for segment in segments {
-            if segment.isEmpty { throw .unprocessable("\(shown) has an empty segment (\"//\")", field: "path") }
-            if segment == "." || segment == ".." {
-                throw .unprocessable("\(shown) leaves the project (\"\(segment)\" segments are not allowed)", field: "path")
-            }
-        }
-        return segments.joined(separator: "/")
     }
 
     static func list(_ context: APIContext) throws(APIError) -> HTTPResponse {
