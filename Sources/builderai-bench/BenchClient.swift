@@ -133,18 +133,19 @@ final class BenchClient: ConnectionHandler {
         if echo { sendNext() }
     }
 
-    private func headerEnd(_ bytes: UnsafeMutableRawBufferPointer) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for i in 3..<bytes.count where bytes[i] == 10 && bytes[i - 1] == 13 && bytes[i - 2] == 10 && bytes[i - 3] == 13 {
-            return i + 1
-        }
-        return nil
-    }
-
     func connectionDrained(_ connection: Connection) {}
     func connectionReadEOF(_ connection: Connection) {
         if run.measuring { run.errors += 1 }
         connection.close()
     }
     func connectionClosed(_ connection: Connection) {}
+}
+
+/// Where an HTTP response head ends (just past its blank line), or nil while it is incomplete.
+func headerEnd(_ bytes: UnsafeMutableRawBufferPointer) -> Int? {
+    guard bytes.count >= 4 else { return nil }
+    for i in 3..<bytes.count where bytes[i] == 10 && bytes[i - 1] == 13 && bytes[i - 2] == 10 && bytes[i - 3] == 13 {
+        return i + 1
+    }
+    return nil
 }

@@ -110,39 +110,11 @@ enum ChatServerProcess {
         return environment.merging(extra) { $1 }
     }
 
-    /// posix_spawnp with stdin from /dev/null, stdout to `stdoutFD` and stderr to `stderrFD`.
-    static func spawn(_ arguments: [String], environment: [String: String], stdoutFD: Int32, stderrFD: Int32) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrFD, 2)
-        csystem_spawn_addclosefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
-        guard rc == 0 else { die("spawn \(arguments[0]): \(String(cString: strerror(rc)))") }
-        return pid
-    }
-
     /// Runs a CLI command to completion and returns the last line it printed.
     static func capture(_ arguments: [String]) -> String {
         var fds: [Int32] = [-1, -1]
         guard csystem_pipe2(&fds, O_CLOEXEC) == 0 else { die("pipe2 failed") }
-        let pid = spawn(arguments, environment: environment(extra: [:]), stdoutFD: fds[1], stderrFD: 2)
+        let pid = spawnChild(arguments, environment: environment(extra: [:]), stdoutFD: fds[1], stderrFD: 2)
         close(fds[1])
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -174,7 +146,7 @@ enum ChatServerProcess {
                     "--loops", String(options.loops)]
         if !options.serverCPUs.isEmpty { argv = ["taskset", "-c", options.serverCPUs] + argv }
         let env = environment(extra: ["OPENAI_API_KEY": "x", "OPENAI_BASE_URL": "http://127.0.0.1:\(providerPort)/v1"])
-        let pid = spawn(argv, environment: env, stdoutFD: logFD, stderrFD: logFD)
+        let pid = spawnChild(argv, environment: env, stdoutFD: logFD, stderrFD: logFD)
         close(logFD)
         livePID = pid
         for _ in 0..<600 {
@@ -245,37 +217,6 @@ final class ChatProviderConfig: @unchecked Sendable {
     var requests = 0
     var connections = 0
     var requestBodyBytes = 0
-}
-
-private final class ChatProviderAcceptor: IOHandler {
-    let fd: Int32
-    unowned let loop: EventLoop
-    let config: ChatProviderConfig
-
-    init(fd: Int32, loop: EventLoop, config: ChatProviderConfig) {
-        self.fd = fd
-        self.loop = loop
-        self.config = config
-    }
-
-    func handleIO(events: UInt32) {
-        while true {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let client = withUnsafeMutableBytes(of: &storage) { raw in
-                accept4(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
-                        Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
-            }
-            guard client >= 0 else { return }
-            Socket.setNoDelay(client)
-            guard let connection = try? Connection(fd: client, peer: try! SocketAddress(host: "127.0.0.1", port: 0), loop: loop, counter: nil) else {
-                close(client)
-                continue
-            }
-            config.connections += 1
-            connection.handler = ChatProviderSession(connection: connection, config: config)
-        }
-    }
 }
 
 /// One keep-alive provider connection: requests one after another, each answered with an SSE stream.
@@ -515,14 +456,6 @@ final class ChatBenchClient: ConnectionHandler {
         return nil
     }
 
-    private func headerEnd(_ bytes: UnsafeMutableRawBufferPointer) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for i in 3..<bytes.count where bytes[i] == 10 && bytes[i - 1] == 13 && bytes[i - 2] == 10 && bytes[i - 3] == 13 {
-            return i + 1
-        }
-        return nil
-    }
-
     func connectionDrained(_ connection: Connection) {}
     func connectionReadEOF(_ connection: Connection) {
         driver.failure("client \(index): the server closed the connection")
@@ -586,7 +519,10 @@ final class ChatBenchDriver {
             }
             providerConfig.delayNanoseconds = UInt64(options.delayMilliseconds) * 1_000_000
             try providerGroup.loops[0].register(listener, events: EPOLLIN.rawValue,
-                                                handler: ChatProviderAcceptor(fd: listener, loop: providerGroup.loops[0], config: providerConfig))
+                                                handler: BenchAcceptor(fd: listener, loop: providerGroup.loops[0]) { [providerConfig] connection in
+                                                    providerConfig.connections += 1
+                                                    return ChatProviderSession(connection: connection, config: providerConfig)
+                                                })
             try providerGroup.start()
         } catch {
             die("provider: \(error)")

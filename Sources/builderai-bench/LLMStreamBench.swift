@@ -20,7 +20,7 @@ enum LLMStreamBench {
             let listener = try Socket.listen(on: try SocketAddress(host: "127.0.0.1", port: 0))
             let port = Socket.localAddress(listener)!.port
             try providerLoop.register(listener, events: EPOLLIN.rawValue,
-                                      handler: FakeProviderAcceptor(fd: listener, loop: providerLoop, chunks: chunks, interval: interval))
+                                      handler: BenchAcceptor(fd: listener, loop: providerLoop) { FakeProviderSession(connection: $0, chunks: chunks, interval: interval) })
             try group.start()
 
             let state = ClientState(streams: streams, chunks: chunks)
@@ -105,39 +105,6 @@ private final class ClientState: @unchecked Sendable {
             if finished == streams { done.signal() }
         default:
             break
-        }
-    }
-}
-
-/// Accepts connections for the fake provider.
-private final class FakeProviderAcceptor: IOHandler {
-    let fd: Int32
-    unowned let loop: EventLoop
-    let chunks: Int
-    let interval: Duration
-
-    init(fd: Int32, loop: EventLoop, chunks: Int, interval: Duration) {
-        self.fd = fd
-        self.loop = loop
-        self.chunks = chunks
-        self.interval = interval
-    }
-
-    func handleIO(events: UInt32) {
-        while true {
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let client = withUnsafeMutableBytes(of: &storage) { raw in
-                accept4(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length,
-                        Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
-            }
-            guard client >= 0 else { return }
-            Socket.setNoDelay(client)
-            guard let connection = try? Connection(fd: client, peer: try! SocketAddress(host: "127.0.0.1", port: 0), loop: loop, counter: nil) else {
-                close(client)
-                continue
-            }
-            connection.handler = FakeProviderSession(connection: connection, chunks: chunks, interval: interval)
         }
     }
 }

@@ -232,32 +232,9 @@ private struct HTTPTestServer {
     init(_ command: ServerCommand, name: String, port: Int = 0) {
         var fds: [Int32] = [-1, -1]
         guard csystem_pipe2(&fds, O_CLOEXEC) == 0 else { die("pipe2: \(String(cString: strerror(errno)))") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        csystem_spawn_addclosefrom(&actions, 3)
-        // Loop threads block signals and we ignore SIGPIPE; the child gets the defaults back.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         let arguments = command.argv(["--transport", "streamable-http", "--port", String(port), "--name", name])
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = MCPBench.childEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
+        let pid = spawnChild(arguments, environment: MCPBench.childEnvironment(), stdoutFD: fds[1], stderrFD: 2)
         close(fds[1])
-        guard rc == 0 else { die("spawn \(arguments[0]): \(String(cString: strerror(rc)))") }
         liveServers.withLock { _ = $0.insert(pid) }
         self.pid = pid
         self.stdout = fds[0]
