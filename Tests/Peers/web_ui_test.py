@@ -21,7 +21,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'")
@@ -130,6 +130,11 @@ class UI:
 
     def visible(self, selector, timeout=20):
         return WebDriverWait(self.driver, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, selector)))
+
+    def label_for(self, label):
+        field = WebDriverWait(self.driver, 20).until(
+            EC.presence_of_element_located((By.XPATH, f"//label[normalize-space()='{label}']")))
+        return field.get_attribute("for")
 
     def fill(self, label, text):
         # Views render after a route change and their data loads: wait for the field to exist.
@@ -450,11 +455,18 @@ def create_project(ui):
     d.find_element(By.ID, "signin-submit").click()
     ui.until(lambda: "No projects yet" in d.find_element(By.ID, "main").text, "Lin's empty project list")
     ui.fill("Name", "Lin's garden planner")
+    ui.fill("Model (provider/model)", "openai/agent")
+    ui.fill("MCP servers (comma separated, * for all)", "clock")
     d.find_element(By.XPATH, "//button[normalize-space()='Create project']").click()
     ui.until(lambda: "Lin's garden planner" in d.find_element(By.CSS_SELECTOR, ".project-head").text, "the new project to open")
+    # The choices are the project's, as the server stores them.
+    lin = rest(ui, "POST", "/api/v1/auth/login", {"email": "lin@example.com", "password": "correct horse battery"})["access_token"]
+    mine = next(p for p in rest(ui, "GET", "/api/v1/projects", token=lin)["items"] if p["name"] == "Lin's garden planner")
+    config = rest(ui, "GET", f"/api/v1/projects/{mine['id']}/config", token=lin)
+    assert config["model"] == "openai/agent" and config["mcp_servers"] == ["clock"], config
     d.find_element(By.CSS_SELECTOR, "#nav a[href='#/projects']").click()
     ui.until(lambda: any("Lin's garden planner" in li.text for li in ui.css(".project-list li")), "the project in the list")
-    step("created a project from the projects page; it opened and is listed")
+    step("created a project from the projects page with its model and MCP servers; it opened and is listed")
     # Lin publishes it from its Publish tab.
     d.find_element(By.PARTIAL_LINK_TEXT, "Lin's garden planner").click()
     ui.until(lambda: d.find_elements(By.LINK_TEXT, "Publish"), "the project's Publish tab")[0].click()
@@ -493,6 +505,22 @@ def marketplace(ui):
     stats = next(app for app in projects if app["name"] == "Bakery Builder")["stats"]
     assert stats["downloads"] == 1 and stats["review_count"] == 1, stats
     step("searched the marketplace, installed the app and reviewed it; the app's stats count one download and one review")
+
+    # Filters and sort, without a search: the free business app is listed by downloads; no paid app exists.
+    ui.until(lambda: d.find_elements(By.LINK_TEXT, "Marketplace"), "the Marketplace link")[0].click()
+    ui.fill("Search", "")
+    ui.fill("Category", "business")
+    Select(ui.driver.find_element(By.ID, ui.label_for("Price"))).select_by_value("free")
+    Select(ui.driver.find_element(By.ID, ui.label_for("Sort by"))).select_by_value("downloads")
+    d.find_element(By.ID, "market-search").click()
+    ui.until(lambda: "sort=downloads" in d.current_url and "price=free" in d.current_url and "category=business" in d.current_url,
+             "the filters in the address")
+    ui.until(lambda: [c.text for c in ui.css(".app-card")] and all("business" in c.text for c in ui.css(".app-card"))
+             and any("Bakery Builder" in c.text for c in ui.css(".app-card")), "the free business apps")
+    Select(ui.driver.find_element(By.ID, ui.label_for("Price"))).select_by_value("paid")
+    d.find_element(By.ID, "market-search").click()
+    ui.until(lambda: "No apps match." in d.find_element(By.ID, "main").text, "no paid business app")
+    step("filtered by category and price and sorted by downloads; a filter nothing matches says so")
 
 
 def main():
