@@ -7,7 +7,7 @@ import TestSupport
 /// wire format, and `mcp-server-time` from PyPI. Each scenario's assertions live in
 /// Tests/Peers/chat_scenarios.py; a failure prints what the client saw.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ChatTests {
-    @Test(arguments: ["auth", "malformed", "non_member", "mcp_tool", "two_clients", "resume", "cancel", "step_limit",
+    @Test(arguments: ["auth", "malformed", "non_member", "mcp_tool", "two_tools", "two_clients", "resume", "cancel", "step_limit",
                       "workspace", "queue_and_regenerate", "slow_watcher", "viewer_and_presence",
                       "unload_and_resume"])
     func scenario(_ name: String) throws {

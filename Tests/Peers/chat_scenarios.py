@@ -125,6 +125,27 @@ async def mcp_tool(args):
     return {"conversation": conversation, "kinds": kinds}
 
 
+async def two_tools(args):
+    """Two tool calls in one answer (an MCP tool and a workspace tool) both run, their results come
+    back stored and streamed, and the model then answers once."""
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, 'both clock__get_current_time {"timezone": "UTC"} ; list_files {}', "t1")
+    end = await a.finished()
+    assert end["stop_reason"] == "end", end
+    calls = [e for e in a.events if e["type"] == "tool_call"]
+    results = [e for e in a.events if e["type"] == "tool_result"]
+    assert sorted(c["name"] for c in calls) == ["clock__get_current_time", "list_files"], calls
+    assert sorted(r["call"] for r in results) == sorted(c["call"] for c in calls), (calls, results)
+    assert all(not r["is_error"] for r in results), results
+    # Both calls were announced before either result: the results were awaited together.
+    assert max(c["seq"] for c in calls) < min(r["seq"] for r in results), [(e["type"], e["seq"]) for e in a.events]
+    assert len([e for e in a.events if e["type"] == "message_started"]) == 2
+    check_consecutive(a.events)
+    return {"events": len(a.events)}
+
+
 async def two_clients(args):
     a = await setup(args, "a")
     b = await setup(args, "b")
@@ -432,7 +453,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_tools, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 

@@ -11,7 +11,7 @@ and served back as JSON at GET /__requests; streams the client closed early are 
 `agent` acts from the conversation it is sent, like a model driving tools: after a `tool` message it
 answers "Tool result: <content>"; a last user message "call NAME {json}" calls tool NAME with those
 arguments; "loop NAME" calls NAME every time (a tool loop that never ends); "slow N" streams N
-chunks 100 ms apart; "big N" streams N chunks of 10,000 characters at once; "echo TEXT" answers TEXT; anything else gets a short text answer.
+chunks 100 ms apart; "big N" streams N chunks of 10,000 characters at once; "echo TEXT" answers TEXT; "both NAME {json} ; NAME {json}" makes two calls in one answer; anything else gets a short text answer.
 """
 import json
 import time
@@ -126,6 +126,10 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
             if words[0] in ("call", "loop") and len(words) >= 2:
                 arguments = words[2] if len(words) > 2 else "{}"
                 self.send_events(self.tool_call(model, words[1], arguments, len(messages)))
+            elif words[0] == "both":
+                # "both NAME1 {json} ; NAME2 {json}": two tool calls in one answer.
+                calls = [part.strip().split(" ", 1) for part in text[len("both "):].split(" ; ")]
+                self.send_events(self.tool_calls(model, [(c[0], c[1] if len(c) > 1 else "{}") for c in calls], len(messages)))
             elif words[0] == "echo":
                 # A model answer that repeats what it was given: how a test gets hostile text into
                 # the assistant's own message.
@@ -149,6 +153,15 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
         half = len(arguments) // 2
         for piece in (arguments[:half], arguments[half:]):
             yield chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+        yield chunk(model, finish="tool_calls")
+        yield chunk(model, choices=False, usage={"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40})
+
+    @staticmethod
+    def tool_calls(model, calls, n):
+        for index, (name, arguments) in enumerate(calls):
+            yield chunk(model, {"role": "assistant", "content": None, "tool_calls": [
+                {"index": index, "id": f"call_{n}_{index}", "type": "function", "function": {"name": name, "arguments": ""}}]})
+            yield chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
         yield chunk(model, finish="tool_calls")
         yield chunk(model, choices=False, usage={"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40})
 
