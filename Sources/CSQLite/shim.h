@@ -1,4 +1,5 @@
 #include <sqlite3.h>
+#include "wal_coalescing.h"
 // SQLITE_TRANSIENT is a cast macro Swift cannot import.
 static inline sqlite3_destructor_type csqlite_transient(void) { return SQLITE_TRANSIENT; }
 // Extended result codes are macros of the form (BASE | (n<<8)), which Swift does not import.
