@@ -198,6 +198,26 @@ import Testing
         #expect(try JSONValue.parse(value.serialized()) == value)
     }
 
+    /// Integers of up to 15 digits and strings without escapes skip the general paths; the results
+    /// must be the same as the general paths give.
+    @Test func readsIntegersAndPlainStringsExactly() throws {
+        let value = try JSONValue.parse(#"[0,-0,7,-12,123456789012345,-999999999999999,1234567890123456789,12e1,12E-1,1.5,-2.25e2]"#)
+        #expect(value == .array([.number(0), .number(-0.0), .number(7), .number(-12), .number(123456789012345),
+                                 .number(-999999999999999), .number(1234567890123456789), .number(120), .number(1.2),
+                                 .number(1.5), .number(-225)]))
+        #expect(value[1].map { if case .number(let n) = $0 { n.sign == .minus } else { false } } == true)
+        #expect(value[4]?.intValue == 123456789012345)
+        let strings = try JSONValue.parse(#"{"plain":"héllo 😀","after":"ab\ncd","first":"\"q","empty":""}"#)
+        #expect(strings["plain"] == .string("héllo 😀"))
+        #expect(strings["after"] == .string("ab\ncd"))
+        #expect(strings["first"] == .string("\"q"))
+        #expect(strings["empty"] == .string(""))
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("\"abc\u{1F}\"") }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("\"abc") }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("-") }
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse("1.") }
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "\"\u{1}\"", "01x", "tru", "[1] 2", String(repeating: "[", count: 600)])
     func rejectsMalformedDocuments(text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(text) }

@@ -261,6 +261,13 @@ enum ProviderWireSupport {
         return nil
     }
 
+    static func trim(_ text: String) -> String {
+        // Almost every chunk starts with "{" and ends with "}": skip the Character-level walk.
+        if let first = text.utf8.first, let last = text.utf8.last,
+           first > 0x20, first < 0x80, last > 0x20, last < 0x80 { return text }
+        return trim(Substring(text))
+    }
+
     static func trim(_ text: some StringProtocol) -> String {
         var view = Substring(text)
         while let first = view.first, first.isWhitespace { view.removeFirst() }

@@ -152,7 +152,12 @@ private struct JSONParser {
     func fail(_ reason: String) -> JSONValue.ParseError { JSONValue.ParseError(offset: offset, reason: reason) }
 
     mutating func skipWhitespace() {
-        while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[offset]) { offset += 1 }
+        while offset < bytes.count {
+            switch bytes[offset] {
+            case 0x20, 0x09, 0x0A, 0x0D: offset += 1
+            default: return
+            }
+        }
     }
 
     mutating func parseValue(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
@@ -215,7 +220,20 @@ private struct JSONParser {
 
     mutating func parseString() throws(JSONValue.ParseError) -> String {
         offset += 1
-        var out: [UInt8] = []
+        // Most strings (every key, most values) have no escapes: make the String straight from the
+        // bytes, without collecting them first.
+        let start = offset
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: bytes[start..<offset], as: UTF8.self)
+                offset += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            offset += 1
+        }
+        var out = Array(bytes[start..<offset])
         while offset < bytes.count {
             let byte = bytes[offset]
             offset += 1
@@ -284,8 +302,19 @@ private struct JSONParser {
         let start = offset
         if offset < bytes.count, bytes[offset] == UInt8(ascii: "-") { offset += 1 }
         let digitsStart = offset
-        while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) { offset += 1 }
+        var integer: Int64 = 0
+        while offset < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset]) {
+            integer = integer &* 10 &+ Int64(bytes[offset] &- UInt8(ascii: "0"))
+            offset += 1
+        }
         guard offset > digitsStart else { throw fail("unexpected character") }
+        // An integer of up to 15 digits is exact in a Double: no text round trip (token counts,
+        // indexes and timestamps are most of the numbers a server reads).
+        if offset - digitsStart <= 15, offset == bytes.count
+            || (bytes[offset] != UInt8(ascii: ".") && bytes[offset] != UInt8(ascii: "e") && bytes[offset] != UInt8(ascii: "E")) {
+            let value = Double(integer)
+            return .number(start == digitsStart ? value : -value)
+        }
         if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
             offset += 1
             let fractionStart = offset
