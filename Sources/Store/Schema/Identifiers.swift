@@ -10,44 +10,55 @@ import Glibc
 /// first, new rows land at the right edge of the index; the 80 random bits keep ids unguessable.
 public enum StoreID {
     public static func make() -> String {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let milliseconds = UInt64(max(0, StoreClock.nowMilliseconds()))
-        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: milliseconds >> (40 - 8 * UInt64(i))) }
-        let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress! + 6, 10) }
-        guard ok == 1 else {
-            // The CSPRNG failing means the process cannot make safe ids or tokens at all.
-            fatalError("RAND_bytes failed: the system random source is unavailable")
+        // Runs once or more per stored row, on the writer thread: no heap work but the String.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { bytes in
+            let milliseconds = UInt64(max(0, StoreClock.nowMilliseconds()))
+            for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: milliseconds >> (40 - 8 * UInt64(i))) }
+            guard RAND_bytes(bytes.baseAddress! + 6, 10) == 1 else {
+                // The CSPRNG failing means the process cannot make safe ids or tokens at all.
+                fatalError("RAND_bytes failed: the system random source is unavailable")
+            }
+            return encode(UnsafeBufferPointer(bytes), alphabet: sortableAlphabet)
         }
-        return encode(bytes, alphabet: sortableAlphabet)
     }
 
     /// The base64url characters in ASCII order, so encoded values sort like the bytes they encode.
-    private static let sortableAlphabet = Array("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz".utf8)
-    private static let standardAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    private static let sortableAlphabet: StaticString = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+    private static let standardAlphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
     /// Unpadded base64url (RFC 4648 §5).
     public static func base64URL(_ bytes: [UInt8]) -> String {
-        encode(bytes, alphabet: standardAlphabet)
+        bytes.withUnsafeBufferPointer { encode($0, alphabet: standardAlphabet) }
     }
 
-    private static func encode(_ bytes: [UInt8], alphabet: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
-            i += 3
+    private static func encode(_ bytes: UnsafeBufferPointer<UInt8>, alphabet: StaticString) -> String {
+        let length = (bytes.count * 4 + 2) / 3
+        let table = alphabet.utf8Start
+        return String(unsafeUninitializedCapacity: length) { out in
+            var i = 0
+            var o = 0
+            while i + 3 <= bytes.count {
+                let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                out[o] = table[Int(n >> 18 & 63)]
+                out[o + 1] = table[Int(n >> 12 & 63)]
+                out[o + 2] = table[Int(n >> 6 & 63)]
+                out[o + 3] = table[Int(n & 63)]
+                i += 3
+                o += 4
+            }
+            let rest = bytes.count - i
+            if rest > 0 {
+                let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+                out[o] = table[Int(n >> 18 & 63)]
+                out[o + 1] = table[Int(n >> 12 & 63)]
+                o += 2
+                if rest == 2 {
+                    out[o] = table[Int(n >> 6 & 63)]
+                    o += 1
+                }
+            }
+            return o
         }
-        let rest = bytes.count - i
-        if rest == 1 {
-            let n = UInt32(bytes[i]) << 16
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
-        } else if rest == 2 {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
