@@ -1,9 +1,11 @@
 import Foundation
 import TestSupport
 
-/// A real `builderai serve` for chat tests: a fake OpenAI provider in the `agent` scenario, the
-/// `mcp-server-time` server from PyPI as "clock", two accounts (one a project owner, one an outsider)
-/// seeded through the CLI, and the server's stderr in a file. Everything is killed by PID in `stop()`.
+/// A real `builderai serve` for chat tests: a fake OpenAI provider in the `agent` scenario, two MCP
+/// servers over stdio (`mcp-server-time` from PyPI as "clock", and Tests/Peers/mcp_test_server.py on
+/// the official SDK as "tester", writing what it saw of cancellations to `cancelLogPath`), both
+/// enabled for the project, two accounts (one a project owner, one an outsider) seeded through the
+/// CLI, and the server's stderr in a file. Everything is killed by PID in `stop()`.
 final class ChatServerFixture: @unchecked Sendable {
     // Invariant: owned by one test; its processes are not shared.
     let directory = TemporaryDirectory()
@@ -21,6 +23,11 @@ final class ChatServerFixture: @unchecked Sendable {
 
     var dataDir: String { directory.path + "/data" }
     var logPath: String { directory.path + "/server.log" }
+    /// Where the "tester" MCP server notes each `notifications/cancelled` and each `sleep` it started
+    /// or had cut short.
+    let cancelLogPath: String
+    /// The MCP servers in the fixture's servers.json, every one enabled for the project.
+    static let mcpServers = ["clock", "tester"]
 
     /// `adminPassword` makes Ada an administrator who can sign in with it; `serveArguments` are added
     /// to `builderai serve` (the chat tests unload idle conversations after 1 s).
@@ -28,10 +35,16 @@ final class ChatServerFixture: @unchecked Sendable {
         self.maxSteps = maxSteps
         self.adminPassword = adminPassword
         self.serveArguments = serveArguments
+        cancelLogPath = directory.path + "/mcp-cancel.log"
         fake = try PeerServer(script: "fake_openai.py")
         try FileManager.default.createDirectory(atPath: directory.path + "/mcp", withIntermediateDirectories: true)
-        try #"{"mcpServers": {"clock": {"command": "\#(Peers.python)", "args": ["-m", "mcp_server_time"]}}}"#
-            .write(toFile: directory.path + "/mcp/servers.json", atomically: true, encoding: .utf8)
+        let servers: [String: Any] = ["mcpServers": [
+            "clock": ["command": Peers.python, "args": ["-m", "mcp_server_time"]],
+            "tester": ["command": Peers.python, "args": [Peers.script("mcp_test_server.py"), "--name", "tester",
+                                                         "--cancel-log", cancelLogPath]],
+        ]]
+        try JSONSerialization.data(withJSONObject: servers, options: [.sortedKeys])
+            .write(to: URL(fileURLWithPath: directory.path + "/mcp/servers.json"))
         let binary = self.binary
         let data = directory.path + "/data"
         func cli(_ arguments: [String], input: String? = nil) throws -> String {
@@ -49,7 +62,7 @@ final class ChatServerFixture: @unchecked Sendable {
         token = try cli(["token", "create", "--email", "ada@example.com"])
         otherToken = try cli(["token", "create", "--email", "out@example.com"])
         project = try cli(["project", "create", "--email", "ada@example.com", "--name", "Bakery", "--model", "openai/agent",
-                           "--mcp", "clock"])
+                           "--mcp", Self.mcpServers.joined(separator: ",")])
         try start()
     }
 
@@ -73,8 +86,13 @@ final class ChatServerFixture: @unchecked Sendable {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             if let range = log.range(of: #""address":"127.0.0.1:(\d+)""#, options: .regularExpression) {
                 port = Int(log[range].split(separator: ":").last!.dropLast()) ?? 0
-                // The clock server's tools are listed shortly after start.
-                if log.contains("\"msg\":\"mcp session ready\"") { return }
+                // Every MCP server's session is up and its tools listed (/readyz says so) shortly after start.
+                let ready = log.split(separator: "\n").filter { $0.contains("\"msg\":\"mcp session ready\"") }
+                if Self.mcpServers.allSatisfy({ name in ready.contains { $0.contains("\"server\":\"\(name)\"") } }),
+                   (try? Peers.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/readyz"]))?
+                       .stdout == "200" {
+                    return
+                }
             }
             guard process.isRunning else { throw PeerError("builderai serve exited: \(log)") }
             usleep(50_000)
@@ -86,7 +104,8 @@ final class ChatServerFixture: @unchecked Sendable {
     func scenario(_ name: String, _ extra: [String] = []) throws -> Peers.Result {
         try Peers.run(Peers.python, [Peers.script("chat_scenarios.py"), name, "--url=ws://127.0.0.1:\(port)/ws",
                                      "--token=\(token)", "--other-token=\(otherToken)", "--project=\(project)",
-                                     "--fake=http://127.0.0.1:\(fake.port)", "--steps=\(maxSteps)"] + extra, timeout: 90)
+                                     "--fake=http://127.0.0.1:\(fake.port)", "--steps=\(maxSteps)",
+                                     "--cancel-log=\(cancelLogPath)"] + extra, timeout: 90)
     }
 
     /// Kills the server at once, as a crash would.

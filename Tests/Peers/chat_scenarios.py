@@ -221,6 +221,101 @@ async def cancel(args):
     return {"deltas": len(deltas)}
 
 
+def read_lines(path):
+    try:
+        with open(path) as file:
+            return file.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+async def wait_for_line(path, wanted, seconds):
+    """Whether a line of the file equals `wanted` (or, for a callable, satisfies it) within `seconds`."""
+    matches = wanted if callable(wanted) else (lambda line: line == wanted)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(matches(line) for line in read_lines(path)):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def cancel_tool(args):
+    """A cancel while an MCP tool runs stops the call at once: the generation ends cancelled without
+    waiting for the tool, the call gets a result saying it was cancelled, the MCP server is told
+    (notifications/cancelled) and its handler stops, no further LLM step runs, and the conversation
+    (and the MCP server) keep working."""
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    await a.prompt(conversation, 'call tester__sleep {"seconds": 30}', "s1")
+    call = await a.until(lambda m: m["type"] == "tool_call", "the sleep tool call")
+    assert call["name"] == "tester__sleep" and call["arguments"] == {"seconds": 30}, call
+    step = await a.until(lambda m: m["type"] == "message_finished", "the step asking for the tool")
+    assert step["stop_reason"] == "tool_use" and step["status"] == "complete", step
+    # Cancel only once the server runs the call, so it is the running tool that gets cancelled.
+    assert await wait_for_line(args.cancel_log, "sleep 30 started", 10), \
+        f"the MCP server never started the sleep: {read_lines(args.cancel_log)}"
+    llm_requests = len(json.load(urllib.request.urlopen(args.fake + "/__requests")))
+    started = time.monotonic()
+    reply = await a.request("x", type="cancel", conversation=conversation)
+    assert reply["type"] == "ok" and reply["cancelled"] is True, reply
+    end = next((e for e in a.events if e["type"] == "generation_finished"), None) or await a.finished()
+    elapsed = time.monotonic() - started
+    assert end["stop_reason"] == "cancelled", end
+    assert elapsed < 5, f"the generation ended {elapsed:.1f} s after the cancel: it waited for the tool"
+    results = [e for e in a.events if e["type"] == "tool_result"]
+    assert len(results) == 1, results
+    result = results[0]
+    assert result["call"] == call["call"] and result["name"] == "tester__sleep" and result["is_error"] is True, result
+    assert "cancelled" in json.dumps(result["content"]), result
+    assert result["seq"] < end["seq"], (result, end)
+    assert len([e for e in a.events if e["type"] == "message_started"]) == 1, "an LLM step ran after the cancel"
+    check_consecutive(a.events)
+
+    # The MCP server got notifications/cancelled and its handler was cut short (not run to its end,
+    # not left running until the connection closes).
+    assert await wait_for_line(args.cancel_log, "sleep 30 cancelled", 5), \
+        f"the MCP server's sleep was not cancelled: {read_lines(args.cancel_log)}"
+    assert await wait_for_line(args.cancel_log, lambda line: line.startswith("notification "), 5), \
+        f"the MCP server never got notifications/cancelled: {read_lines(args.cancel_log)}"
+
+    # Stored: the step's assistant message complete with its tool call, the generation's stop
+    # reason on it; the call's result as a tool message saying it was cancelled. (The closing write
+    # may commit just after generation_finished went out: read until it has, for a few seconds.)
+    deadline = time.monotonic() + 5
+    while True:
+        history = await a.request("h", type="history", conversation=conversation, limit=100)
+        messages = history["messages"]
+        if time.monotonic() > deadline or (len(messages) == 3 and messages[1].get("stop_reason") == "cancelled"):
+            break
+        await asyncio.sleep(0.1)
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool"], messages
+    assistant, tool = messages[1], messages[2]
+    assert assistant["status"] == "complete" and assistant["stop_reason"] == "cancelled", assistant
+    assert [p["type"] for p in assistant["content"]] == ["tool_call"], assistant
+    assert assistant["content"][0]["id"] == call["call"], assistant
+    assert tool["status"] == "complete", tool
+    stored = tool["content"][0]
+    assert stored["type"] == "tool_result" and stored["call"] == call["call"] and stored["is_error"] is True, tool
+    assert "cancelled" in json.dumps(stored["content"]), tool
+    assert assistant["end_seq"] >= end["seq"], (assistant, end)
+
+    # No step follows the cancel: a second later the provider has still not been asked again.
+    await asyncio.sleep(1)
+    requests = json.load(urllib.request.urlopen(args.fake + "/__requests"))
+    assert len(requests) == llm_requests, f"the provider was called after the cancel: {requests[llm_requests:]}"
+
+    # The conversation and the MCP server's session keep working: the next prompt calls a tool on it.
+    a.events.clear()
+    await a.prompt(conversation, "call tester__whoami {}", "s2")
+    end = await a.finished()
+    assert end["stop_reason"] == "end", end
+    result = next(e for e in a.events if e["type"] == "tool_result")
+    assert result["is_error"] is False and "tester" in json.dumps(result["content"]), result
+    return {"cancel_seconds": round(elapsed, 3), "cancel_log": read_lines(args.cancel_log)}
+
+
 async def non_member(args):
     outsider = await Client.connect(args.url, args.other_token, "outsider")
     reply = await outsider.request("j", type="join", project=args.project)
@@ -453,7 +548,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_tools, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_tools, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, cancel_tool, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 
@@ -467,6 +562,7 @@ def main():
     parser.add_argument("--fake")
     parser.add_argument("--conversation")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--cancel-log", help="the file where the tester MCP server notes cancellations")
     args = parser.parse_args()
     try:
         result = asyncio.run(SCENARIOS[args.scenario](args))

@@ -1,7 +1,7 @@
 """An MCP server built with the official Python SDK (`mcp`), for the MCP client tests.
 
     python mcp_test_server.py --transport stdio|streamable-http|sse [--port N] [--name NAME]
-                              [--page-size K] [--crash-after N] [--extra-tools N]
+                              [--page-size K] [--crash-after N] [--extra-tools N] [--cancel-log FILE]
 
 The SDK serves both protocol eras: the stateless 2026-07-28 protocol (server/discover, the
 per-request `_meta` envelope) and the initialize handshake (2024-11-05 .. 2025-11-25). Over stdio
@@ -16,6 +16,10 @@ endpoint (/messages/?session_id=...) announced in its `endpoint` event. Logs go 
 Tools: add, echo, sleep, fail, progress, whoami, add_tool, and with --extra-tools N also
 extra_0..extra_{N-1}. With --page-size K, tools/list returns K tools a page with an opaque
 nextCursor. With --crash-after N the process exits (code 3) when the N-th tools/call arrives.
+With --cancel-log FILE, `sleep` appends "sleep SECONDS started" to FILE when it starts and "sleep
+SECONDS cancelled" when a cancellation cuts it short, and every `notifications/cancelled` that arrives
+appends "notification REQUEST_ID": a test can wait for the call to run, cancel it, and see that the
+cancel reached the server and stopped the call (a server merely shut down logs no notification).
 """
 import argparse
 import asyncio
@@ -44,6 +48,7 @@ def parse_args():
     parser.add_argument("--page-size", type=int, default=0, help="tools a tools/list page (0: no paging)")
     parser.add_argument("--crash-after", type=int, default=0, help="os._exit(3) on the N-th tools/call")
     parser.add_argument("--extra-tools", type=int, default=0, help="register extra_0..extra_{N-1}")
+    parser.add_argument("--cancel-log", help="note sleep starts, cut-short sleeps and notifications/cancelled here")
     return parser.parse_args()
 
 
@@ -100,6 +105,20 @@ def build_server(args) -> TestServer:
 
         server.middleware.append(crash_after)
 
+    def note(line: str):
+        if args.cancel_log:
+            with open(args.cancel_log, "a") as log:
+                log.write(line + "\n")
+
+    if args.cancel_log:
+        # Middleware sees notifications too: the log records the client's cancel as it arrived.
+        async def note_cancel(ctx, call_next):
+            if ctx.method == "notifications/cancelled":
+                note(f"notification {(ctx.params or {}).get('requestId')}")
+            return await call_next(ctx)
+
+        server.middleware.append(note_cancel)
+
     @server.tool(description="Adds two integers.")
     def add(a: int, b: int) -> int:
         return a + b
@@ -110,7 +129,13 @@ def build_server(args) -> TestServer:
 
     @server.tool(description="Sleeps for the given number of seconds, then returns 'slept'.")
     async def sleep(seconds: float) -> str:
-        await anyio.sleep(seconds)
+        note(f"sleep {seconds:g} started")
+        try:
+            await anyio.sleep(seconds)
+        except asyncio.CancelledError:
+            # The SDK cancels a request's handler when notifications/cancelled names it.
+            note(f"sleep {seconds:g} cancelled")
+            raise
         return "slept"
 
     @server.tool(description="Fails: returns a tool result with isError set, carrying the message.",
