@@ -56,7 +56,7 @@ struct ServeOptions {
 
     Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 64 for a bad flag or value,
     69 when the address cannot be bound (for example the port is in use), 70 for other failures,
-    78 for an invalid MCP server definition.
+    78 for invalid configuration (an MCP server definition, LLM provider settings, a prompt template).
     """
 
     /// Parses flags after `serve`, starting from the environment.

@@ -40,6 +40,28 @@ import TestSupport
         #expect(result.stderr.contains("port \(port) on 127.0.0.1 is already in use"))
     }
 
+    /// A template naming a variable that does not exist, or one never closed, stops `serve` before it
+    /// opens the database or binds the port, naming the file, the line and the problem.
+    @Test(arguments: [("Hello {{user_name}}.\nYou build {{project_name}} for {{customer}}.\n",
+                       "shop.txt:2: unknown variable {{customer}}"),
+                      ("Hello {{user_name}}.\n\nToday is {{date.\n", "shop.txt:3: \"{{\" is never closed")])
+    func exitsWith78OnABadPromptTemplateBeforeListening(template: String, problem: String) throws {
+        let prompts = TemporaryDirectory()
+        let mcp = TemporaryDirectory()  // no MCP servers, whatever the working directory holds
+        defer { prompts.remove(); mcp.remove() }
+        try template.write(toFile: prompts.path + "/shop.txt", atomically: true, encoding: .utf8)
+        let started = Date()
+        let result = try Peers.run(binary, ["serve", "--port", "0", "--data-dir", dataDir, "--prompts", prompts.path,
+                                            "--mcp-servers", mcp.path], timeout: 20)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.status == 78, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("builderai: invalid prompt template: \(prompts.path)/"), "\(result.stderr)")
+        #expect(result.stderr.contains(problem), "\(result.stderr)")
+        #expect(!result.stderr.contains("listening") && result.stdout.isEmpty, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dataDir), "the database was not opened")
+        #expect(elapsed < 5, "exited after \(elapsed) s")
+    }
+
     @Test func shutsDownOnSIGTERMClosingWebSocketsWith1001() throws {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: binary)
