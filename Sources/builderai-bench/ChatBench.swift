@@ -28,6 +28,9 @@ enum ChatBench {
         var server = ".build/release/builderai"
         var serverCPUs = ""
         var loops = 1
+        /// Keeps the clients' loop spinning this long after an event before it sleeps (see
+        /// `EventLoop.busyPoll`), so the server's sends do not pay for waking the clients' thread.
+        var clientBusyPollMicroseconds = 0
         var connections = 1000
         var rate = 50
         var seconds = 10.0
@@ -35,6 +38,10 @@ enum ChatBench {
         var delayMilliseconds = 0
         /// chat-load: pause between a generation's end and the conversation's next prompt (0: at once).
         var thinkMilliseconds = 0
+        /// Load mode: each answer streams this many deltas (the first carries the stamps), one every
+        /// `answerIntervalMilliseconds`, so that many generations are in progress at once.
+        var answerDeltas = 1
+        var answerIntervalMilliseconds = 0
         var keep = false
     }
 
@@ -57,18 +64,22 @@ enum ChatBench {
             case "--server": options.server = value
             case "--server-cpus": options.serverCPUs = value
             case "--loops": options.loops = Int(value) ?? 0
+            case "--client-busy-poll-us": options.clientBusyPollMicroseconds = Int(value) ?? 0
             case "--connections": options.connections = Int(value) ?? 0
             case "--rate": options.rate = Int(value) ?? 0
             case "--seconds": options.seconds = Double(value) ?? 0
             case "--warmup": options.warmup = Double(value) ?? -1
             case "--delay-ms": options.delayMilliseconds = Int(value) ?? -1
             case "--think-ms": options.thinkMilliseconds = Int(value) ?? -1
+            case "--answer-deltas": options.answerDeltas = Int(value) ?? 0
+            case "--answer-interval-ms": options.answerIntervalMilliseconds = Int(value) ?? -1
             default: die("unknown option \(name)")
             }
             i += 2
         }
         guard options.loops > 0, options.connections > 0, options.rate > 0, options.seconds > 0, options.warmup >= 0,
-              options.delayMilliseconds >= 0, options.thinkMilliseconds >= 0 else { die("\(mode): options must be positive") }
+              options.delayMilliseconds >= 0, options.thinkMilliseconds >= 0,
+              options.answerDeltas > 0, options.answerIntervalMilliseconds >= 0 else { die("\(mode): options must be positive") }
         _ = Socket.raiseOpenFileLimit()
         _ = CycleClock.nanosecondsPerTick
         atexit { ChatServerProcess.killLive() }
@@ -213,6 +224,9 @@ final class ChatProviderConfig: @unchecked Sendable {
     var streamChunks = 0
     var intervalNanoseconds: UInt64 = 20_000_000
     var delayNanoseconds: UInt64 = 0
+    /// Load mode: deltas per answer and the time between them.
+    var answerDeltas = 1
+    var answerIntervalNanoseconds: UInt64 = 0
     /// Requests and connections seen (touched on the provider loop only; read at the end).
     var requests = 0
     var connections = 0
@@ -265,15 +279,39 @@ private final class ChatProviderSession: ConnectionHandler {
         }
     }
 
-    /// The load mode's whole answer in one write.
+    /// The load mode's answer: the stamped first delta, then (when asked) more deltas over time.
     private func answer(readAt: UInt64) {
         guard !connection.isClosed else { return }
         var out = Self.head
         Self.appendEvent(&out, Self.contentChunk("~t\(CycleClock.now()):\(readAt)~"))
+        if config.answerDeltas > 1 {
+            connection.write(out)
+            sent = 1
+            scheduleRestOfAnswer(at: connection.loop.now &+ config.answerIntervalNanoseconds)
+            return
+        }
         Self.appendEnd(&out)
         connection.write(out)
         busy = false
         if !buffer.isEmpty { serve(readAt: CycleClock.now()) }
+    }
+
+    private func scheduleRestOfAnswer(at deadline: UInt64) {
+        connection.loop.schedule(at: deadline) { [self] in
+            guard !connection.isClosed else { return }
+            var out: [UInt8] = []
+            Self.appendEvent(&out, Self.contentChunk(" more"))
+            sent += 1
+            if sent < config.answerDeltas {
+                connection.write(out)
+                scheduleRestOfAnswer(at: deadline &+ config.answerIntervalNanoseconds)
+            } else {
+                Self.appendEnd(&out)
+                connection.write(out)
+                busy = false
+                if !buffer.isEmpty { serve(readAt: CycleClock.now()) }
+            }
+        }
     }
 
     private func scheduleStream(at deadline: UInt64) {
@@ -496,11 +534,16 @@ final class ChatBenchDriver {
     var machineBusy: (start: Int, end: Int) = (0, 0)
     var warmupDeltas = 0
     var stopped = false
+    /// Load mode: prompts sent whose generation has not finished, and its mean at each prompt sent.
+    var generating = 0
+    var concurrencySum = 0
+    var concurrencySamples = 0
     var firstControlLogged = 0
 
     init(options: ChatBench.Options) {
         self.options = options
         do { clientLoop = try EventLoop(index: 1) } catch { die("\(error)") }
+        clientLoop.busyPoll = .microseconds(options.clientBusyPollMicroseconds)
         latencies.reserveCapacity(options.mode == "chat-fanout"
             ? options.connections * Int(Double(options.rate) * options.seconds + 1) : 1 << 20)
     }
@@ -518,6 +561,8 @@ final class ChatBenchDriver {
                 providerConfig.intervalNanoseconds = UInt64(1_000_000_000 / options.rate)
             }
             providerConfig.delayNanoseconds = UInt64(options.delayMilliseconds) * 1_000_000
+            providerConfig.answerDeltas = options.answerDeltas
+            providerConfig.answerIntervalNanoseconds = UInt64(options.answerIntervalMilliseconds) * 1_000_000
             try providerGroup.loops[0].register(listener, events: EPOLLIN.rawValue,
                                                 handler: BenchAcceptor(fd: listener, loop: providerGroup.loops[0]) { [providerConfig] connection in
                                                     providerConfig.connections += 1
@@ -656,8 +701,10 @@ final class ChatBenchDriver {
         }
         for c in clients {
             if options.thinkMilliseconds > 0 {
-                // Conversations start spread over one think time, so prompts arrive unsynchronized.
-                clientLoop.schedule(after: .microseconds(Int.random(in: 0..<options.thinkMilliseconds * 1000))) { [self] in sendPrompt(c) }
+                // Conversations start spread over one whole cycle (think plus a streamed answer), so
+                // prompts arrive unsynchronized rather than in one burst per cycle.
+                let cycle = options.thinkMilliseconds + (options.answerDeltas - 1) * options.answerIntervalMilliseconds
+                clientLoop.schedule(after: .microseconds(Int.random(in: 0..<cycle * 1000))) { [self] in sendPrompt(c) }
             } else {
                 sendPrompt(c)
             }
@@ -680,6 +727,11 @@ final class ChatBenchDriver {
     func sendPrompt(_ client: ChatBenchClient) {
         guard !stopped else { return }
         client.prompts += 1
+        if measuring {
+            concurrencySum += generating
+            concurrencySamples += 1
+        }
+        generating += 1
         client.awaitingFirstDelta = true
         client.promptSentAt = CycleClock.now()
         client.send("{\"type\":\"prompt\",\"conversation\":\"\(client.conversation)\",\"client_id\":\"c\(client.index)-\(client.prompts)\",\"text\":\"hi\",\"ref\":\"p\"}")
@@ -688,6 +740,8 @@ final class ChatBenchDriver {
     // MARK: Deltas and ends
 
     func delta(_ client: ChatBenchClient, payload: UnsafeRawBufferPointer, readAt: UInt64) {
+        // Only a load answer's first delta is stamped; the rest just keep the generation going.
+        if options.mode == "chat-load" && !client.awaitingFirstDelta { return }
         guard let (a, b) = ChatBenchClient.stamps(payload) else {
             failure("client \(client.index): a delta without a stamp")
             return
@@ -726,9 +780,12 @@ final class ChatBenchDriver {
             }
             return
         }
+        generating -= 1
         if measuring { completedPrompts += 1 }
         if options.thinkMilliseconds > 0 {
-            clientLoop.schedule(after: .milliseconds(options.thinkMilliseconds)) { [self] in sendPrompt(client) }
+            // Think times vary (±50%) so that conversations do not stay in step.
+            let think = options.thinkMilliseconds * 1000
+            clientLoop.schedule(after: .microseconds(Int.random(in: think / 2...think * 3 / 2))) { [self] in sendPrompt(client) }
         } else {
             sendPrompt(client)
         }
@@ -750,7 +807,8 @@ final class ChatBenchDriver {
             - Int(Double(measureEnd.serverCPU - measureStart.serverCPU) / elapsed) : 0
         printError("\(options.mode): the fake provider saw \(providerConfig.requests) requests "
             + "(mean body \(providerConfig.requestBodyBytes / max(providerConfig.requests, 1)) B) on \(providerConfig.connections) connections; "
-            + "bench process CPU \(benchPercent)% of a core; other processes \(others)% of a core")
+            + "bench process CPU \(benchPercent)% of a core; other processes \(others)% of a core"
+            + (options.mode == "chat-load" ? "; generations in progress when a prompt was sent: \(concurrencySum / max(concurrencySamples, 1)) on average" : ""))
         let sorted = latencies.sorted()
         let p = { (q: Double) in format2(percentile(sorted, q) / 1000) }
         if options.mode == "chat-fanout" {

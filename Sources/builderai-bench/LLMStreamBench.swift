@@ -37,9 +37,9 @@ enum LLMStreamBench {
                 router.timeouts = timeouts
                 state.router = router
                 let request = LLMRequest(messages: [ChatMessage(role: .user, parts: [.text("go")])], options: GenerationOptions(model: "bench"))
-                for _ in 0..<streams {
+                for stream in 0..<streams {
                     router.generate(request, chain: [ModelReference(provider: "openai", model: "bench")]) { event, _ in
-                        state.handle(event, done: done)
+                        state.handle(event, stream: stream, done: done)
                     }
                 }
             }
@@ -60,9 +60,12 @@ enum LLMStreamBench {
             }
             measured.wait()
             let sorted = state.latencies.sorted()
+            let steady = state.steadyLatencies.sorted()
             let perChunkCPU = Double(cpu.withLock { $0 }) / Double(max(state.received, 1))
             print("| \(streams) | \(chunks) | \(Int(Double(state.received) / elapsed)) | \(format2(perChunkCPU / 1000)) | "
                 + "\(format2(percentile(sorted, 0.5))) | \(format2(percentile(sorted, 0.99))) | "
+                + "\(steady.count) | \(format2(percentile(steady, 0.5))) | \(format2(percentile(steady, 0.99))) | "
+                + "\(format2(percentile(steady, 0.999))) | "
                 + "\(format2(Double(midRSS - baseline) / Double(streams))) KiB | \(state.errors) |")
             exit(state.errors == 0 && state.received == streams * chunks ? 0 : 1)
         } catch {
@@ -83,6 +86,13 @@ private final class ClientState: @unchecked Sendable {
     // signalled completion from that loop).
     var router: LLMRouter?
     var latencies: [UInt32] = []
+    /// Chunks sent from one second after every stream had delivered its first chunk: the steady
+    /// state, without the start-up of 1,000 transfers on the loop (connects, requests) in which the
+    /// first streams' chunks wait behind the others' set-up.
+    var steadyLatencies: [UInt32] = []
+    private var started: [Bool]
+    private var startedCount = 0
+    private var steadyFromTicks = UInt64.max
     var received = 0
     var finished = 0
     var errors = 0
@@ -90,15 +100,26 @@ private final class ClientState: @unchecked Sendable {
 
     init(streams: Int, chunks: Int) {
         self.streams = streams
+        started = Array(repeating: false, count: streams)
         latencies.reserveCapacity(streams * chunks)
+        steadyLatencies.reserveCapacity(streams * chunks)
     }
 
-    func handle(_ event: LLMStreamEvent, done: DispatchSemaphore) {
+    func handle(_ event: LLMStreamEvent, stream: Int, done: DispatchSemaphore) {
         switch event {
         case .textDelta(let text):
             let now = CycleClock.now()
             received += 1
-            if let ticks = UInt64(text.dropFirst(2)) { latencies.append(CycleClock.tenthsOfMicroseconds(now &- ticks)) }
+            if !started[stream] {
+                started[stream] = true
+                startedCount += 1
+                if startedCount == streams { steadyFromTicks = now &+ UInt64(1e9 / CycleClock.nanosecondsPerTick) }
+            }
+            if let ticks = UInt64(text.dropFirst(2)) {
+                let latency = CycleClock.tenthsOfMicroseconds(now &- ticks)
+                latencies.append(latency)
+                if ticks >= steadyFromTicks { steadyLatencies.append(latency) }
+            }
         case .finished, .error:
             if case .error = event { errors += 1 }
             finished += 1

@@ -59,8 +59,8 @@ $BIN/builderai-bench store-read --data-dir "$DATA/r" --messages 1000000
 # Issue 4: LLM streams relayed by the router on one loop from a fake OpenAI-compatible provider on
 # the other loop (in-process; 500 chunks per stream, one every 10 ms per stream).
 echo
-echo "| streams | chunks each | chunks/s relayed | router loop CPU µs/chunk | p50 µs | p99 µs | memory per open stream | errors |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| streams | chunks each | chunks/s relayed | router loop CPU µs/chunk | p50 µs (all) | p99 µs (all) | steady samples | steady p50 µs | steady p99 µs | steady p99.9 µs | memory per open stream | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 $BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds 10 --data-dir unused
 
 # Issue 5: MCP tool calls through MCPManager on one loop (pinned to core 1) to the official Python SDK
