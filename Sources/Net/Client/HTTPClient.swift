@@ -8,7 +8,13 @@ import Glibc
 /// curl tells us which sockets to watch (`CURLMOPT_SOCKETFUNCTION`) and when it next needs a tick
 /// (`CURLMOPT_TIMERFUNCTION`); the loop reports readiness back through `curl_multi_socket_action`.
 /// The multi handle keeps curl's connection cache, so sequential requests to one origin reuse a
-/// connection and HTTP/2 streams share one. DNS runs in curl's threaded resolver, never on the loop.
+/// connection and HTTP/2 streams share one. DNS runs in curl's threaded resolver, never on the loop
+/// (`resolvesAsynchronously` says whether the libcurl in use has one).
+///
+/// https:// requests ask for HTTP/2 (ALPN) and wait for a connection being set up to the same origin
+/// rather than open another (`CURLOPT_PIPEWAIT`), so concurrent streams to one provider share one
+/// TLS connection. Certificates are always verified, against libcurl's default CA bundle or the one
+/// given as `caBundlePath`.
 ///
 /// Use it only on its loop: `start`, the delegates and the curl callbacks all run there.
 public final class HTTPClient: @unchecked Sendable {
@@ -17,6 +23,11 @@ public final class HTTPClient: @unchecked Sendable {
 
     /// The loop this client lives on.
     public let loop: EventLoop
+    /// A PEM file of CA certificates that https:// peers are verified against instead of libcurl's
+    /// defaults (`CURLOPT_CAINFO`, with no CA directory): the file is the whole trust store, so to add
+    /// a private CA to the public ones, concatenate them. nil keeps the defaults. Verification is
+    /// never turned off.
+    public let caBundlePath: String?
     let multi: UnsafeMutableRawPointer
     /// Live transfers by easy handle; holding them here keeps the curl callbacks' userdata alive.
     var transfers: [UnsafeMutableRawPointer: HTTPClientTransfer] = [:]
@@ -31,10 +42,26 @@ public final class HTTPClient: @unchecked Sendable {
     private static let globalInit: Bool = curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
     private static let socketTimeout: curl_socket_t = -1  // CURL_SOCKET_TIMEOUT, a macro Swift cannot import
 
+    /// Whether libcurl resolves names off the calling thread (`CURL_VERSION_ASYNCHDNS`: the threaded
+    /// resolver or c-ares). Without it a DNS lookup would block the whole event loop; the first
+    /// client logs a warning if so.
+    public static let resolvesAsynchronously: Bool = {
+        // CURLVERSION_NOW is a macro Swift cannot import; `features` is in the first layout already.
+        guard let info = curl_version_info(CURLVERSION_FIRST) else { return false }
+        let asynchronous = info.pointee.features & CURL_VERSION_ASYNCHDNS != 0
+        if !asynchronous {
+            Log.warning("libcurl has no asynchronous resolver: DNS lookups for outgoing requests block the event loop")
+        }
+        return asynchronous
+    }()
+
     /// Creates the client's multi handle. It touches no loop state until the first `start`.
-    public init(loop: EventLoop) {
+    /// `caBundlePath`: see the property of that name.
+    public init(loop: EventLoop, caBundlePath: String? = nil) {
         precondition(HTTPClient.globalInit, "curl_global_init failed")
+        _ = HTTPClient.resolvesAsynchronously
         self.loop = loop
+        self.caBundlePath = caBundlePath
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = multi
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -60,7 +87,7 @@ public final class HTTPClient: @unchecked Sendable {
             reportLater(transfer, .cancelled)
             return transfer
         }
-        if let problem = transfer.configure(request) {
+        if let problem = transfer.configure(request, caBundlePath: caBundlePath) {
             reportLater(transfer, .invalidRequest(problem))
             return transfer
         }

@@ -20,6 +20,9 @@ public final class HTTPClientTransfer: @unchecked Sendable {
     var abortReason: HTTPClientError?
     /// True once `didComplete` has been called; nothing is delivered after.
     public private(set) var isCompleted = false
+    /// The HTTP version of the response (`CURLINFO_HTTP_VERSION`): 1.0, 1.1, 2.0 or 3.0. Set just
+    /// before `didReceiveHead`, so a delegate may read it there; nil until then.
+    public private(set) var httpVersion: HTTPVersion?
 
     private var connectLimit: Duration?
     private var totalLimit: Duration?
@@ -62,7 +65,7 @@ public final class HTTPClientTransfer: @unchecked Sendable {
     // MARK: Setup
 
     /// Sets the easy handle's options; returns what is wrong with the request, if anything.
-    func configure(_ request: HTTPClientRequest) -> String? {
+    func configure(_ request: HTTPClientRequest, caBundlePath: String?) -> String? {
         let method = request.method.uppercased()
         guard !method.isEmpty, method.utf8.allSatisfy(HTTPClientTransfer.isTokenByte) else { return "invalid method" }
         var hasExpect = false
@@ -84,6 +87,13 @@ public final class HTTPClientTransfer: @unchecked Sendable {
         // Waiting to multiplex only makes sense where HTTP/2 can be negotiated (TLS with ALPN); over
         // plain http:// it made concurrent streams to one host queue behind each other.
         if request.url.lowercased().hasPrefix("https://") { setLong(CURLOPT_PIPEWAIT, 1) }
+        // The given bundle is the whole trust store: the CA directory some builds add by default
+        // (Debian's /etc/ssl/certs) is dropped too, so the outcome does not depend on the build.
+        // Peer and host name verification stay on (curl's defaults).
+        if let caBundlePath {
+            caBundlePath.withCString { _ = ccurl_easy_setopt_ptr(easy, CURLOPT_CAINFO, $0) }
+            ccurl_easy_setopt_ptr(easy, CURLOPT_CAPATH, nil)
+        }
         setLong(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
         setLong(CURLOPT_TCP_NODELAY, 1)
         request.url.withCString { _ = ccurl_easy_setopt_ptr(easy, CURLOPT_URL, $0) }
@@ -197,6 +207,15 @@ public final class HTTPClientTransfer: @unchecked Sendable {
 
     private func deliverHead(status: Int) {
         headDelivered = true
+        var version = 0
+        ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_VERSION, &version)
+        httpVersion = switch version {
+        case Int(CURL_HTTP_VERSION_1_0): .http1_0
+        case Int(CURL_HTTP_VERSION_1_1): .http1_1
+        case Int(CURL_HTTP_VERSION_2_0): HTTPVersion(major: 2, minor: 0)
+        case Int(CURL_HTTP_VERSION_3): HTTPVersion(major: 3, minor: 0)
+        default: nil
+        }
         let headers = headLines
         headLines = []
         lastActivity = loop.now
@@ -235,7 +254,7 @@ public final class HTTPClientTransfer: @unchecked Sendable {
             }
             return .timeout(.total)
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
-             CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION:
+             CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
             return .connect(message(for: code))
         case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
             return .invalidRequest(message(for: code))
