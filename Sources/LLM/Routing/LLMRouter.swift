@@ -21,7 +21,7 @@ public final class LLMRouter {
     public init(loop: EventLoop, registry: ProviderRegistry, breaker: CircuitBreaker = CircuitBreaker()) {
         self.loop = loop
         self.registry = registry
-        client = HTTPClient(loop: loop)
+        client = HTTPClient(loop: loop, caBundlePath: registry.caBundlePath)
         breakerTemplate = breaker
     }
 

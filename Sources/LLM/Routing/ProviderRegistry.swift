@@ -1,3 +1,4 @@
+import Glibc
 import Net
 
 /// Which providers exist and how to reach them, read from the usual environment variables.
@@ -14,6 +15,11 @@ import Net
 /// BUILDERAI_DEFAULT_MODEL when set; otherwise the first provider with a key
 /// (OpenAI, Anthropic, Gemini, in that order) with a sensible model; otherwise `offline/offline`,
 /// so a fresh install answers without any key. Keys never appear in logs, errors or descriptions.
+///
+/// BUILDERAI_PROVIDER_CA_BUNDLE names a PEM file of CA certificates that https:// providers are
+/// verified against instead of the system's (a gateway with a private CA, or a test peer); it is the
+/// whole trust store, and must be readable when the registry is built. Verification itself cannot be
+/// turned off.
 public struct ProviderRegistry: Sendable {
     /// A provider reachable over HTTP.
     public struct Remote: Sendable {
@@ -28,11 +34,16 @@ public struct ProviderRegistry: Sendable {
     /// What a generation tries when the caller names no chain: BUILDERAI_MODEL_CHAIN
     /// ("anthropic/claude-sonnet-4-5 -> openai/gpt-4o-mini -> offline/offline"), else the default model.
     public var defaultChain: [ModelReference]
+    /// The CA bundle provider calls trust instead of libcurl's default (BUILDERAI_PROVIDER_CA_BUNDLE); nil
+    /// keeps the default.
+    public var caBundlePath: String?
 
-    public init(remotes: [String: Remote], defaultModel: ModelReference, defaultChain: [ModelReference]? = nil) {
+    public init(remotes: [String: Remote], defaultModel: ModelReference, defaultChain: [ModelReference]? = nil,
+                caBundlePath: String? = nil) {
         self.remotes = remotes
         self.defaultModel = defaultModel
         self.defaultChain = defaultChain ?? [defaultModel]
+        self.caBundlePath = caBundlePath
     }
 
     /// Builds the registry from an environment dictionary.
@@ -99,6 +110,12 @@ public struct ProviderRegistry: Sendable {
             model = ModelReference(provider: "offline", model: "offline")
         }
         let chain = try value("BUILDERAI_MODEL_CHAIN").map { text throws(LLMError) in try ModelReference.chain(text) }
-        return ProviderRegistry(remotes: remotes, defaultModel: chain?.first ?? model, defaultChain: chain)
+        let caBundle = value("BUILDERAI_PROVIDER_CA_BUNDLE")
+        // Checked here so that a wrong path stops `serve` at start instead of failing every call.
+        if let caBundle, access(caBundle, R_OK) != 0 {
+            throw .badRequest("BUILDERAI_PROVIDER_CA_BUNDLE: cannot read \(caBundle)")
+        }
+        return ProviderRegistry(remotes: remotes, defaultModel: chain?.first ?? model, defaultChain: chain,
+                                caBundlePath: caBundle)
     }
 }
