@@ -126,48 +126,24 @@ import Testing
     }
 
     /// curl answers `localhost` itself (RFC 6761) without calling the resolver, so the resolver
-    /// thread is exercised with the machine's own host name — where that name means 127.0.0.1,
-    /// the only address the peer listens on.
-    @Test(.enabled(if: loopbackHostName != nil, "the host name does not resolve to 127.0.0.1"))
-    func aHostNameGoesThroughTheResolverThreadFromTheLoop() throws {
-        let name = try #require(loopbackHostName)
-        let peer = try TLSProviderPeer(names: ["localhost", "127.0.0.1", name])
-        defer { peer.stop() }
-        try withTLSClient(peer: peer) { harness in
-            let result = harness.run(harness.completion("https://\(name):\(peer.port)/v1/chat/completions"))
-            #expect(result.recorder.succeeded, "\(String(describing: result.recorder.snapshot.error))")
-            #expect(deltas(result.recorder.events) == "Hello from the fake OpenAI.")
-            let request = try #require(try peer.recordedRequests().first)
-            #expect((request["headers"] as? [String: String])?["host"] == "\(name):\(peer.port)")
-            #expect(request["http_version"] as? String == "2")
+    /// thread is exercised with a name only the system resolver can answer: one under `.invalid`
+    /// (RFC 6761: never resolves). The lookup runs on curl's resolver thread, which wakes the loop
+    /// through a socket; if the loop ignored that socket or curl's timers, the call would hang.
+    @Test func aNameLookupRunsOnTheResolverThreadAndItsFailureIsAConnectError() throws {
+        try withTLSClient { harness in
+            let name = "builderai-\(UInt32.random(in: 0...UInt32.max)).invalid"
+            let result = harness.run(harness.completion("https://\(name):\(harness.peer.port)/v1/chat/completions"))
+            guard case .connect(let message)? = result.recorder.failure else {
+                Issue.record("expected a connect error, got \(String(describing: result.recorder.snapshot.error))")
+                return
+            }
+            #expect(message.contains(name), "\(message)")
+            #expect((try? harness.peer.recordedRequests())?.isEmpty == true, "the lookup failed, so nothing may reach the peer")
         }
     }
 }
 
 // MARK: Harness
-
-/// The machine's host name when it resolves to 127.0.0.1 (it does in many containers), else nil.
-private let loopbackHostName: String? = {
-    var buffer = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buffer, buffer.count) == 0 else { return nil }
-    let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    guard !name.isEmpty, name != "localhost", !name.hasSuffix(".localhost") else { return nil }
-    var hints = addrinfo()
-    hints.ai_family = AF_INET
-    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-    var list: UnsafeMutablePointer<addrinfo>?
-    guard getaddrinfo(name, nil, &hints, &list) == 0, let list else { return nil }
-    defer { freeaddrinfo(list) }
-    var node: UnsafeMutablePointer<addrinfo>? = list
-    while let entry = node {
-        if let address = entry.pointee.ai_addr {
-            let ipv4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-            if UInt32(bigEndian: ipv4) == 0x7F00_0001 { return name }
-        }
-        node = entry.pointee.ai_next
-    }
-    return nil
-}()
 
 /// The text of an OpenAI stream's `choices[0].delta.content` pieces.
 private func deltas(_ events: [ServerSentEvent]) -> String {
