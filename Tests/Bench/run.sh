@@ -52,6 +52,12 @@ for path in append insert; do
 done
 rm -rf "$DATA/w"; $BIN/builderai-bench store-write --data-dir "$DATA/w" --path insert --producers 64 --in-flight 4 --seconds "$SECONDS_PER_RUN"
 echo
+echo "Baseline without the WAL write coalescing (BUILDERAI_WAL_COALESCING=0, SQLite's own unix VFS):"
+echo
+for inflight in 1 4; do
+  rm -rf "$DATA/w"; BUILDERAI_WAL_COALESCING=0 $BIN/builderai-bench store-write --data-dir "$DATA/w" --path insert --producers 64 --in-flight $inflight --seconds "$SECONDS_PER_RUN"
+done
+echo
 echo "| read | database | p50 µs | p99 µs | p99.9 µs |"
 echo "|---|---|---|---|---|"
 $BIN/builderai-bench store-read --data-dir "$DATA/r" --messages 1000000
@@ -61,7 +67,11 @@ $BIN/builderai-bench store-read --data-dir "$DATA/r" --messages 1000000
 echo
 echo "| streams | chunks each | chunks/s relayed | router loop CPU µs/chunk | p50 µs (all) | p99 µs (all) | steady samples | steady p50 µs | steady p99 µs | steady p99.9 µs | memory per open stream | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-$BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds 10 --data-dir unused
+# --seconds is the interval between one stream's chunks, in milliseconds: 10 ms (100 tokens/s, a fast
+# model) and 20 ms (50 tokens/s).
+for interval in 10 20; do
+  $BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds $interval --data-dir unused
+done
 
 # Issue 5: MCP tool calls through MCPManager on one loop (pinned to core 1) to the official Python SDK
 # test server (started on every core), N echo calls kept in flight. Client CPU is the manager loop
@@ -106,6 +116,14 @@ for think in 0 1000 2000 10000; do
   taskset -c 1 $BIN/builderai-bench chat-load --server $BIN/builderai --server-cpus 0 --loops 1 \
     --connections 1000 --think-ms $think --seconds 10 --warmup 3 || true
 done
+echo
+echo "Issue 6: chat load with answers streamed over time: each answer is 20 deltas, one every 500 ms, then"
+echo "the conversation thinks 0.5-1.5 s, so ~900 of the 1,000 conversations are generating at any moment"
+echo
+echo "| mode | loops | conversations | think | fake delay | prompts/s | first delta p50 ms | p99 ms | added p50 ms | added p99 ms | before fake p50 / p99 ms | after fake p50 / p99 ms | server CPU | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+taskset -c 1 $BIN/builderai-bench chat-load --server $BIN/builderai --server-cpus 0 --loops 1 \
+  --connections 1000 --think-ms 1000 --answer-deltas 20 --answer-interval-ms 500 --seconds 10 --warmup 12 || true
 
 # Issue 7: the REST API. The builderai CLI makes the publisher and its token; `builderai-bench
 # api-seed` (APIBench.swift) publishes the apps and makes reader and installer accounts with a token
