@@ -23,8 +23,8 @@ final class ChatServerFixture: @unchecked Sendable {
 
     var dataDir: String { directory.path + "/data" }
     var logPath: String { directory.path + "/server.log" }
-    /// Where the "tester" MCP server notes each `notifications/cancelled` and each `sleep` it started
-    /// or had cut short.
+    /// Where the "tester" MCP server notes each `notifications/cancelled` and each `sleep` it started,
+    /// finished or had cut short.
     let cancelLogPath: String
     /// The MCP servers in the fixture's servers.json, every one enabled for the project.
     static let mcpServers = ["clock", "tester"]

@@ -7,8 +7,8 @@ import TestSupport
 /// wire format, `mcp-server-time` from PyPI and an MCP server on the official SDK (ChatServerFixture).
 /// Each scenario's assertions live in Tests/Peers/chat_scenarios.py; a failure prints what the client saw.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ChatTests {
-    @Test(arguments: ["auth", "malformed", "non_member", "mcp_tool", "two_tools", "two_clients", "resume", "cancel",
-                      "cancel_tool", "step_limit", "workspace", "queue_and_regenerate", "slow_watcher", "viewer_and_presence",
+    @Test(arguments: ["auth", "malformed", "non_member", "mcp_tool", "two_tools", "concurrent_tools", "two_clients", "resume",
+                      "cancel", "cancel_tool", "step_limit", "workspace", "queue_and_regenerate", "slow_watcher", "viewer_and_presence",
                       "unload_and_resume"])
     func scenario(_ name: String) throws {
         let fixture = try ChatServerFixture()

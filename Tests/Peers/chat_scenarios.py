@@ -316,6 +316,81 @@ async def cancel_tool(args):
     return {"cancel_seconds": round(elapsed, 3), "cancel_log": read_lines(args.cancel_log)}
 
 
+async def concurrent_tools(args):
+    """Two tool calls of one answer run at the same time. The tester MCP server handles requests
+    concurrently and logs each sleep's start and end: both sleeps started before either finished
+    only if the engine sent the second call before the first one's result came back. The evidence
+    is the order of the server's log lines, not a clock (two 1.5 s and 1.6 s sleeps, distinct so
+    the lines tell the calls apart). Each result comes back matched to its call, the model is asked
+    once more with both results, and the store holds the step, both results and the answer."""
+    a = await setup(args)
+    conversation = await a.new_conversation(args.project)
+    await a.open(conversation)
+    log_before = len(read_lines(args.cancel_log))
+    llm_before = len(json.load(urllib.request.urlopen(args.fake + "/__requests")))
+    await a.prompt(conversation, 'both tester__sleep {"seconds": 1.5} ; tester__sleep {"seconds": 1.6}', "c1")
+    end = await a.finished()
+    assert end["stop_reason"] == "end", end
+    calls = [e for e in a.events if e["type"] == "tool_call"]
+    results = [e for e in a.events if e["type"] == "tool_result"]
+    assert [(c["name"], c["arguments"]) for c in calls] == [("tester__sleep", {"seconds": 1.5}),
+                                                            ("tester__sleep", {"seconds": 1.6})], calls
+    ids = [c["call"] for c in calls]
+    assert len(set(ids)) == 2, calls
+    assert len(results) == 2 and sorted(r["call"] for r in results) == sorted(ids), (calls, results)
+    for result in results:
+        assert result["name"] == "tester__sleep" and result["is_error"] is False, result
+        assert "slept" in [p.get("text") for p in result["content"]], result
+    assert max(c["seq"] for c in calls) < min(r["seq"] for r in results), summary(a.events)
+    steps = [e for e in a.events if e["type"] == "message_finished"]
+    assert [s["stop_reason"] for s in steps] == ["tool_use", "end"], steps
+    assert len([e for e in a.events if e["type"] == "message_started"]) == 2, summary(a.events)
+    answer = "".join(e["text"] for e in a.events if e["type"] == "delta")
+    assert answer.startswith("Tool result: ") and "slept" in answer, answer
+    check_consecutive(a.events)
+
+    # The server had both calls in flight at once: each sleep started and finished once (none cut
+    # short), and both "started" lines come before either "finished" line. Both "finished" lines were
+    # written before the server answered, so they are in the file by generation_finished.
+    log = [line for line in read_lines(args.cancel_log)[log_before:] if line.startswith("sleep ")]
+    assert sorted(log) == ["sleep 1.5 finished", "sleep 1.5 started", "sleep 1.6 finished", "sleep 1.6 started"], log
+    started = [n for n, line in enumerate(log) if line.endswith(" started")]
+    finished = [n for n, line in enumerate(log) if line.endswith(" finished")]
+    assert max(started) < min(finished), f"the tool calls ran one after the other, not concurrently: {log}"
+
+    # One follow-up LLM step, sent both results after the assistant message carrying both calls.
+    requests = json.load(urllib.request.urlopen(args.fake + "/__requests"))[llm_before:]
+    assert len(requests) == 2, f"{len(requests)} LLM requests for one tool step"
+    sent = requests[1]["body"]["messages"]
+    assert [m["role"] for m in sent[-3:]] == ["assistant", "tool", "tool"], sent
+    assert [c["id"] for c in sent[-3]["tool_calls"]] == ids, sent[-3]
+    assert sorted(m["tool_call_id"] for m in sent[-2:]) == sorted(ids), sent[-2:]
+
+    # Stored in order: the prompt, the step with both calls, one tool message a call, the answer.
+    # (The closing write may commit just after generation_finished went out: read until it has.)
+    deadline = time.monotonic() + 5
+    while True:
+        messages = (await a.request("h", type="history", conversation=conversation, limit=100))["messages"]
+        if time.monotonic() > deadline or (len(messages) == 5 and messages[-1].get("stop_reason") == "end"):
+            break
+        await asyncio.sleep(0.1)
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "assistant"], messages
+    seqs = [m["seq"] for m in messages]
+    assert seqs == sorted(set(seqs)), seqs
+    step, tools, final = messages[1], messages[2:4], messages[4]
+    assert step["status"] == "complete" and step["stop_reason"] == "tool_use", step
+    assert [(p["type"], p["id"]) for p in step["content"]] == [("tool_call", i) for i in ids], step
+    stored = [t["content"][0] for t in tools]
+    assert all(t["status"] == "complete" for t in tools), tools
+    assert sorted(r["call"] for r in stored) == sorted(ids), tools
+    assert all(r["type"] == "tool_result" and r["is_error"] is False and "slept" in json.dumps(r["content"])
+               for r in stored), tools
+    by_call = {r["call"]: r["seq"] for r in results}
+    assert [by_call[r["call"]] for r in stored] == [t["seq"] for t in tools], (results, tools)
+    assert final["status"] == "complete" and final["stop_reason"] == "end", final
+    return {"log": log, "results": [r["call"] for r in results]}
+
+
 async def non_member(args):
     outsider = await Client.connect(args.url, args.other_token, "outsider")
     reply = await outsider.request("j", type="join", project=args.project)
@@ -548,7 +623,7 @@ async def start_slow(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [mcp_tool, two_tools, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, cancel_tool, non_member, malformed,
+SCENARIOS = {f.__name__: f for f in [mcp_tool, two_tools, two_clients, resume, resume_from_store, queue_and_regenerate, slow_watcher, viewer_and_presence, unload_and_resume, cancel, cancel_tool, concurrent_tools, non_member, malformed,
                                      auth, step_limit, workspace, start_slow]}
 
 

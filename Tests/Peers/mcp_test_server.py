@@ -16,10 +16,12 @@ endpoint (/messages/?session_id=...) announced in its `endpoint` event. Logs go 
 Tools: add, echo, sleep, fail, progress, whoami, add_tool, and with --extra-tools N also
 extra_0..extra_{N-1}. With --page-size K, tools/list returns K tools a page with an opaque
 nextCursor. With --crash-after N the process exits (code 3) when the N-th tools/call arrives.
-With --cancel-log FILE, `sleep` appends "sleep SECONDS started" to FILE when it starts and "sleep
-SECONDS cancelled" when a cancellation cuts it short, and every `notifications/cancelled` that arrives
-appends "notification REQUEST_ID": a test can wait for the call to run, cancel it, and see that the
-cancel reached the server and stopped the call (a server merely shut down logs no notification).
+With --cancel-log FILE, `sleep` appends "sleep SECONDS started" to FILE when it starts, "sleep
+SECONDS finished" when it ran to its end and "sleep SECONDS cancelled" when a cancellation cuts it
+short, and every `notifications/cancelled` that arrives appends "notification REQUEST_ID": a test can
+wait for the call to run, cancel it, and see that the cancel reached the server and stopped the call
+(a server merely shut down logs no notification), or see from the order of the lines that two calls
+ran at once (the server handles requests concurrently).
 """
 import argparse
 import asyncio
@@ -48,7 +50,7 @@ def parse_args():
     parser.add_argument("--page-size", type=int, default=0, help="tools a tools/list page (0: no paging)")
     parser.add_argument("--crash-after", type=int, default=0, help="os._exit(3) on the N-th tools/call")
     parser.add_argument("--extra-tools", type=int, default=0, help="register extra_0..extra_{N-1}")
-    parser.add_argument("--cancel-log", help="note sleep starts, cut-short sleeps and notifications/cancelled here")
+    parser.add_argument("--cancel-log", help="note sleep starts, ends, cut-short sleeps and notifications/cancelled here")
     return parser.parse_args()
 
 
@@ -136,6 +138,7 @@ def build_server(args) -> TestServer:
             # The SDK cancels a request's handler when notifications/cancelled names it.
             note(f"sleep {seconds:g} cancelled")
             raise
+        note(f"sleep {seconds:g} finished")
         return "slept"
 
     @server.tool(description="Fails: returns a tool result with isError set, carrying the message.",
