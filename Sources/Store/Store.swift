@@ -25,19 +25,9 @@ public final class Store: Sendable {
         }
         // Checkpoints move off the writer thread (see Checkpointer).
         try connection.execute("PRAGMA wal_autocheckpoint=0")
-        // The writer's WAL hook wakes the checkpointer; install it before the connection moves to the
-        // writer thread.
-        let checkpointer = try Checkpointer(path: path, writer: connection)
-        let writer = DatabaseWriter(connection: connection, capacity: writeQueueCapacity)
-        do {
-            readers = try DatabaseReaders(path: path, loopCount: loopCount, backgroundCount: backgroundReaders)
-        } catch {
-            writer.close()
-            checkpointer.stop()
-            throw error
-        }
-        self.writer = writer
-        self.checkpointer = checkpointer
+        writer = DatabaseWriter(connection: connection, capacity: writeQueueCapacity)
+        readers = try DatabaseReaders(path: path, loopCount: loopCount, backgroundCount: backgroundReaders)
+        checkpointer = try Checkpointer(path: path)
     }
 
     /// Commits queued writes, then closes everything.
