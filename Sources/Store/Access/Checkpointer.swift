@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, so the writer
 /// thread paid for the copy and its fsync (10% of its time under load). Here a background connection
-/// runs PASSIVE checkpoints, which never block the writer or readers, twice a second; once the WAL
-/// has grown past 64 MiB it also asks for a RESTART so the file stops growing.
+/// runs PASSIVE checkpoints, which never block the writer or readers, twice a second; when one could
+/// not copy a WAL of more than 64 MiB entirely it also asks for a RESTART so the file stops growing.
 final class Checkpointer: Sendable {
     private let thread: ThreadHandle
     private let flag: StopFlag
@@ -19,8 +19,12 @@ final class Checkpointer: Sendable {
             let db = handOff.connection
             while !flag.isSet {
                 for _ in 0..<10 where !flag.isSet { usleep(50_000) }
-                let walFrames = (try? db.queryOne("PRAGMA wal_checkpoint(PASSIVE)") { $0.int(1) }) ?? 0
-                if walFrames > 16_384 { _ = try? db.queryOne("PRAGMA wal_checkpoint(RESTART)") { $0.int(0) } }
+                // (log frames, frames copied). A RESTART blocks the writer while it copies and syncs, so
+                // it is only for a WAL that PASSIVE could not copy entirely (readers held old snapshots):
+                // once everything is copied, new readers leave the WAL alone and the writer starts it
+                // over by itself.
+                let result = (try? db.queryOne("PRAGMA wal_checkpoint(PASSIVE)") { ($0.int(1), $0.int(2)) }) ?? (0, 0)
+                if result.0 > 16_384 && result.1 < result.0 { _ = try? db.queryOne("PRAGMA wal_checkpoint(RESTART)") { $0.int(0) } }
             }
             _ = try? db.queryOne("PRAGMA wal_checkpoint(PASSIVE)") { $0.int(0) }
         })
