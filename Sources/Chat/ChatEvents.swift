@@ -37,7 +37,7 @@ enum ChatEvents {
         var fields: [String: JSONValue] = [
             "id": .string(message.id), "seq": number(message.seq), "end_seq": number(message.lastSeq),
             "role": .string(message.role.rawValue), "status": .string(message.status.rawValue),
-            "content": StoredContent.parts(message.content), "created_at": number(message.createdAt),
+            "content": StoredContent.clientParts(message.content), "created_at": number(message.createdAt),
         ]
         if let model = message.model { fields["model"] = .string(model) }
         if let author = message.authorID { fields["author"] = .string(author) }
@@ -61,14 +61,34 @@ enum ChatEvents {
 /// The JSON kept in `messages.content`: an array of parts.
 ///
 /// - `{"type":"text","text":…}`
-/// - `{"type":"tool_call","id":…,"name":…,"arguments":{…}}`
+/// - `{"type":"tool_call","id":…,"name":…,"arguments":{…},"signature":…}`: `signature` (optional)
+///   is the provider's opaque value for the call (Gemini's `thoughtSignature`), sent back with the
+///   call whenever the context is rebuilt. It is not for clients: `clientParts` leaves it out.
+///   Messages stored before it existed simply have none.
 /// - `{"type":"tool_result","call":…,"name":…,"is_error":bool,"content":[MCP content blocks]}`
 enum StoredContent {
     static func text(_ text: String) -> String {
         JSONValue.array([.object(["type": "text", "text": .string(text)])]).serializedString
     }
 
+    static func toolCall(id: String, name: String, arguments: JSONValue, signature: String?) -> JSONValue {
+        var part: [String: JSONValue] = ["type": "tool_call", "id": .string(id), "name": .string(name), "arguments": arguments]
+        if let signature { part["signature"] = .string(signature) }
+        return .object(part)
+    }
+
     static func parts(_ content: String) -> JSONValue {
         (try? JSONValue.parse(content)) ?? .array([])
+    }
+
+    /// The parts as clients see them (docs/protocol.md): without provider signatures.
+    static func clientParts(_ content: String) -> JSONValue {
+        let parts = parts(content)
+        guard case .array(let list) = parts else { return parts }
+        return .array(list.map { part in
+            guard case .object(var fields) = part, fields["type"]?.stringValue == "tool_call",
+                  fields.removeValue(forKey: "signature") != nil else { return part }
+            return .object(fields)
+        })
     }
 }

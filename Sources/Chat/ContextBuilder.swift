@@ -52,7 +52,7 @@ enum ContextBuilder {
             total + 4 + message.parts.reduce(0) { sum, part in
                 switch part {
                 case .text(let text): sum + text.utf8.count / 4
-                case .toolCall(_, let name, let arguments): sum + (name.utf8.count + arguments.utf8.count) / 4
+                case .toolCall(_, let name, let arguments, _): sum + (name.utf8.count + arguments.utf8.count) / 4
                 case .toolResult(_, let content, _): sum + content.utf8.count / 4
                 }
             }
@@ -68,7 +68,8 @@ enum ContextBuilder {
                 if let text = part["text"]?.stringValue, !text.isEmpty { parts.append(.text(text)) }
             case "tool_call":
                 if let id = part["id"]?.stringValue, let name = part["name"]?.stringValue {
-                    parts.append(.toolCall(id: id, name: name, argumentsJSON: (part["arguments"] ?? .object([:])).serializedString))
+                    parts.append(.toolCall(id: id, name: name, argumentsJSON: (part["arguments"] ?? .object([:])).serializedString,
+                                           signature: part["signature"]?.stringValue))
                 }
             case "tool_result":
                 if let call = part["call"]?.stringValue {
@@ -100,7 +101,7 @@ enum ContextBuilder {
         for (index, message) in turn.enumerated() {
             out.append(message)
             if keepLastOpen && index == turn.count - 1 { break }
-            for case .toolCall(let id, _, _) in message.parts where !answered.contains(id) {
+            for case .toolCall(let id, _, _, _) in message.parts where !answered.contains(id) {
                 out.append(ChatMessage(role: .tool, parts: [.toolResult(callID: id, contentJSON: jsonText("the tool was not run (the generation was stopped)"), isError: true)]))
                 answered.insert(id)
             }

@@ -34,6 +34,9 @@ final class GenerationRun {
     private var messageID = ""
     private var text = ""
     var calls: [(id: String, name: String, arguments: JSONValue)] = []
+    /// The provider's opaque signature of a call of this step, by call id (Gemini's
+    /// `thoughtSignature`): stored with the call so a later context sends it back.
+    private var callSignatures: [String: String] = [:]
     private var usage: TokenUsage?
     private var model: ModelReference?
     private var generation: Generation?
@@ -137,6 +140,7 @@ final class GenerationRun {
         messageID = StoreID.make()
         text = ""
         calls = []
+        callSignatures = [:]
         usage = nil
         model = nil
         let messageID = self.messageID
@@ -203,9 +207,10 @@ final class GenerationRun {
             scheduleFlush()
         case .toolCallStarted, .toolCallArgumentsDelta:
             break
-        case .toolCallFinished(_, let callID, let name, let argumentsJSON):
+        case .toolCallFinished(_, let callID, let name, let argumentsJSON, let signature):
             let arguments = (try? JSONValue.parse(argumentsJSON)) ?? .object([:])
             calls.append((callID, name, arguments))
+            if let signature { callSignatures[callID] = signature }
             let conversation = conversationID
             let messageID = self.messageID
             state.emit(messageID: messageID) { seq in
@@ -265,8 +270,9 @@ final class GenerationRun {
             parts.append(.text(text))
         }
         for call in calls {
-            stored.append(.object(["type": "tool_call", "id": .string(call.id), "name": .string(call.name), "arguments": call.arguments]))
-            parts.append(.toolCall(id: call.id, name: call.name, argumentsJSON: call.arguments.serializedString))
+            let signature = callSignatures[call.id]
+            stored.append(StoredContent.toolCall(id: call.id, name: call.name, arguments: call.arguments, signature: signature))
+            parts.append(.toolCall(id: call.id, name: call.name, argumentsJSON: call.arguments.serializedString, signature: signature))
         }
         return (.array(stored), ChatMessage(role: .assistant, parts: parts))
     }

@@ -6,7 +6,10 @@ public enum ChatRole: String, Sendable, Codable {
 /// One part of a message's content.
 public enum ContentPart: Sendable, Equatable {
     case text(String)
-    case toolCall(id: String, name: String, argumentsJSON: String)
+    /// `signature` is an opaque value the provider attached to the call (Gemini's
+    /// `thoughtSignature`), kept so the call can be sent back to that provider exactly as received;
+    /// nil when there was none. Providers without such a notion ignore it.
+    case toolCall(id: String, name: String, argumentsJSON: String, signature: String? = nil)
     case toolResult(callID: String, contentJSON: String, isError: Bool)
 }
 

@@ -91,12 +91,13 @@ public struct TokenUsage: Sendable, Equatable {
 
 /// What a streaming generation reports, in order. Tool calls are identified by `index` within the
 /// turn (several may stream interleaved); `toolCallFinished` carries the complete arguments, which
-/// are valid JSON.
+/// are valid JSON, and the provider's opaque signature for the call if it sent one (see
+/// `ContentPart.toolCall`): whoever keeps the call must keep the signature with it.
 public enum LLMStreamEvent: Sendable, Equatable {
     case textDelta(String)
     case toolCallStarted(index: Int, id: String, name: String)
     case toolCallArgumentsDelta(index: Int, fragment: String)
-    case toolCallFinished(index: Int, id: String, name: String, argumentsJSON: String)
+    case toolCallFinished(index: Int, id: String, name: String, argumentsJSON: String, signature: String? = nil)
     case usage(TokenUsage)
     case finished(StopReason)
     case error(LLMError)

@@ -1,4 +1,5 @@
 import LLM
+import Net
 import Store
 import Testing
 @testable import Chat
@@ -39,6 +40,41 @@ import Testing
         let context = ContextBuilder.build(stored: stored, prompt: stored[3], current: [], generationID: "g3", budgetTokens: 10_000)
         #expect(context.messages.count == 3)
         #expect(context.messages[1] == ChatMessage(role: .assistant, parts: [.text("new answer")]))
+    }
+
+    @Test func aToolCallsProviderSignatureIsStoredAndSentBackButNeverShownToClients() throws {
+        // As GenerationRun stores a Gemini step: text, then a signed call and an unsigned parallel one.
+        let content = JSONValue.array([
+            .object(["type": "text", "text": "Checking."]),
+            StoredContent.toolCall(id: "t1", name: "get_weather", arguments: .object(["city": "Paris"]), signature: "CiQBcsjafA+/x1Zm=="),
+            StoredContent.toolCall(id: "t2", name: "get_weather", arguments: .object(["city": "Rome"]), signature: nil),
+        ]).serializedString
+        let result = #"[{"type":"tool_result","call":"t1","name":"get_weather","is_error":false,"content":[{"type":"text","text":"21"}]},"# +
+            #"{"type":"tool_result","call":"t2","name":"get_weather","is_error":false,"content":[{"type":"text","text":"25"}]}]"#
+        let stored = [
+            message(1, .user, text("weather?"), id: "u1"),
+            message(2, .assistant, content, id: "a1", replyTo: "u1", generation: "g1"),
+            message(3, .tool, result, id: "r1", replyTo: "u1", generation: "g1"),
+            // Stored before signatures were kept (or by another provider): no signature, still fine.
+            message(4, .assistant, #"[{"type":"tool_call","id":"t3","name":"now","arguments":{}}]"#, id: "a2", replyTo: "u1",
+                    generation: "g1"),
+            message(5, .user, text("and tomorrow?"), id: "u2"),
+        ]
+        // Read back from the store, as a later generation (or one after a restart) does.
+        let context = ContextBuilder.build(stored: stored, prompt: stored[4], current: [], generationID: "g2", budgetTokens: 10_000)
+        try #require(context.messages.count == 6)
+        #expect(context.messages[1] == ChatMessage(role: .assistant, parts: [
+            .text("Checking."),
+            .toolCall(id: "t1", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#, signature: "CiQBcsjafA+/x1Zm=="),
+            .toolCall(id: "t2", name: "get_weather", argumentsJSON: #"{"city":"Rome"}"#, signature: nil)]))
+        #expect(context.messages[3] == ChatMessage(role: .assistant, parts: [.toolCall(id: "t3", name: "now", argumentsJSON: "{}")]))
+        // History pages and message snapshots show the call without it.
+        let shown = ChatEvents.message(stored[1])["content"]
+        #expect(shown == .array([
+            .object(["type": "text", "text": "Checking."]),
+            .object(["type": "tool_call", "id": "t1", "name": "get_weather", "arguments": .object(["city": "Paris"])]),
+            .object(["type": "tool_call", "id": "t2", "name": "get_weather", "arguments": .object(["city": "Rome"])])]))
+        #expect(!ChatEvents.snapshot(stored[1]).contains("CiQBcsjafA"))
     }
 
     @Test func aToolCallWithoutAResultGetsOneSoProvidersAcceptTheHistory() {

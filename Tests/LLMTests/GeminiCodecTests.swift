@@ -88,14 +88,87 @@ import TestSupport
 
 
             """
+        // Calls finish when the stream does: a signature may still come (see below).
         #expect(decode(stream) == [
             .toolCallStarted(index: 0, id: "call_t_0", name: "get_weather"),
             .toolCallArgumentsDelta(index: 0, fragment: #"{"city":"Paris"}"#),
-            .toolCallFinished(index: 0, id: "call_t_0", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#),
             .toolCallStarted(index: 1, id: "call_t_1", name: "now"),
             .toolCallArgumentsDelta(index: 1, fragment: "{}"),
-            .toolCallFinished(index: 1, id: "call_t_1", name: "now", argumentsJSON: "{}"),
+            .toolCallFinished(index: 0, id: "call_t_0", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#, signature: "abc"),
+            .toolCallFinished(index: 1, id: "call_t_1", name: "now", argumentsJSON: "{}", signature: nil),
             .usage(TokenUsage(inputTokens: 30, outputTokens: 12)), .finished(.toolUse)])
+    }
+
+    // A Gemini 3 step streamed the way the thought-signatures page describes: parallel calls with
+    // the signature on the first only; or the signature on an empty text part of its own, later.
+    static let signedCalls = """
+        data: {"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather","args": {"city": "Paris"}},"thoughtSignature": "CiQBcsjafA+/x1ZmQ9Zq=="}, {"functionCall": {"name": "get_weather","args": {"city": "Rome"}}}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 30,"totalTokenCount": 30},"modelVersion": "gemini-3-pro-preview"}
+
+        data: {"candidates": [{"content": {"parts": [{"text": "","thoughtSignature": "bGF0ZQ=="}],"role": "model"},"finishReason": "STOP","index": 0}],"usageMetadata": {"promptTokenCount": 30,"candidatesTokenCount": 20,"thoughtsTokenCount": 64,"totalTokenCount": 114},"modelVersion": "gemini-3-pro-preview"}
+
+
+        """
+
+    static let signatureApart = """
+        data: {"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather","args": {"city": "Paris"}}}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 30,"totalTokenCount": 30},"modelVersion": "gemini-3-pro-preview"}
+
+        data: {"candidates": [{"content": {"parts": [{"text": "","thoughtSignature": "Q2lRQmNzamFmQQ=="}],"role": "model"},"finishReason": "STOP","index": 0}],"usageMetadata": {"promptTokenCount": 30,"candidatesTokenCount": 9,"totalTokenCount": 39},"modelVersion": "gemini-3-pro-preview"}
+
+
+        """
+
+    @Test func handsEachCallTheSignatureItCameWithAndOnlyThat() {
+        let finished = decode(Self.signedCalls).filter { if case .toolCallFinished = $0 { true } else { false } }
+        #expect(finished == [
+            .toolCallFinished(index: 0, id: "call_t_0", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#,
+                              signature: "CiQBcsjafA+/x1ZmQ9Zq=="),
+            .toolCallFinished(index: 1, id: "call_t_1", name: "get_weather", argumentsJSON: #"{"city":"Rome"}"#, signature: nil)])
+    }
+
+    @Test func keepsASignatureStreamedOnAPartOfItsOwnForTheFirstCallHoweverTheBytesAreSplit() {
+        let expected: [LLMStreamEvent] = [
+            .toolCallStarted(index: 0, id: "call_t_0", name: "get_weather"),
+            .toolCallArgumentsDelta(index: 0, fragment: #"{"city":"Paris"}"#),
+            .toolCallFinished(index: 0, id: "call_t_0", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#,
+                              signature: "Q2lRQmNzamFmQQ=="),
+            .usage(TokenUsage(inputTokens: 30, outputTokens: 9)), .finished(.toolUse)]
+        #expect(decode(Self.signatureApart) == expected)
+        var random = SplitMix64(state: 11)
+        for _ in 0..<50 {
+            #expect(decode(Self.signatureApart, splitting: &random) == expected)
+            #expect(decode(Self.signedCalls, splitting: &random) == decode(Self.signedCalls))
+        }
+        // A text answer's signature (last, on an empty part) has no call to go with and is not kept.
+        let text = Self.textStream.replacingOccurrences(of: #"{"text": ""}"#, with: #"{"text": "", "thoughtSignature": "dGV4dA=="}"#)
+        #expect(text != Self.textStream)
+        #expect(decode(text) == decode(Self.textStream))
+    }
+
+    @Test func sendsSignaturesBackOnTheCallsThatCameWithThemAndAStandInOnlyForUnsignedSteps() throws {
+        var request = Self.conversation
+        request.messages = [
+            ChatMessage(role: .user, parts: [.text("Weather in Paris and Rome?")]),
+            // A parallel step from Gemini: only the first call was signed.
+            ChatMessage(role: .assistant, parts: [
+                .text("Checking."),
+                .toolCall(id: "c1", name: "get_weather", argumentsJSON: #"{"city":"Paris"}"#, signature: "CiQBcsjafA+/x1ZmQ9Zq=="),
+                .toolCall(id: "c2", name: "get_weather", argumentsJSON: #"{"city":"Rome"}"#)]),
+            ChatMessage(role: .tool, parts: [.toolResult(callID: "c1", contentJSON: #"{"tempC":21}"#, isError: false)]),
+            ChatMessage(role: .tool, parts: [.toolResult(callID: "c2", contentJSON: #"{"tempC":25}"#, isError: false)]),
+            // A step made by another provider (or stored before signatures were kept): no signatures.
+            ChatMessage(role: .assistant, parts: [
+                .toolCall(id: "c3", name: "now", argumentsJSON: "{}"),
+                .toolCall(id: "c4", name: "now", argumentsJSON: "{}")]),
+            ChatMessage(role: .tool, parts: [.toolResult(callID: "c3", contentJSON: #""noon""#, isError: false),
+                                             .toolResult(callID: "c4", contentJSON: #""noon""#, isError: false)]),
+        ]
+        let body = try #require(try json(codec.makeRequest(request, endpoint: endpoint).body) as? NSDictionary)
+        let contents = try #require(body["contents"] as? [NSDictionary])
+        #expect(contents.count == 5)
+        let first = try #require(contents[1]["parts"] as? [NSDictionary])
+        #expect(first.map { $0["thoughtSignature"] as? String } == [nil, "CiQBcsjafA+/x1ZmQ9Zq==", nil])
+        let second = try #require(contents[3]["parts"] as? [NSDictionary])
+        #expect(second.map { $0["thoughtSignature"] as? String } == ["skip_thought_signature_validator", nil])
     }
 
     @Test(arguments: [("MAX_TOKENS", StopReason.length), ("SAFETY", .contentFilter), ("RECITATION", .contentFilter),

@@ -48,7 +48,7 @@ import Testing
 
     @Test func treatsMissingArgumentsAsAnEmptyObject() {
         let events = provider.respond(to: request([user("/tool get_weather")], tools: [weather]))
-        #expect(events.contains { if case .toolCallFinished(_, _, "get_weather", "{}") = $0 { true } else { false } })
+        #expect(events.contains { if case .toolCallFinished(_, _, "get_weather", "{}", _) = $0 { true } else { false } })
     }
 
     @Test func explainsArgumentsThatAreNotAJSONObject() {

@@ -136,7 +136,7 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
         var request = hello
         request.tools = [ToolDefinition(name: "get_weather", description: "Weather", parametersJSON: #"{"type":"object"}"#)]
         let events = try harness.run(request, chain: ["anthropic/tools"])
-        let finished = events.compactMap { if case .toolCallFinished(_, _, _, let arguments) = $0.0 { arguments } else { nil } }
+        let finished = events.compactMap { if case .toolCallFinished(_, _, _, let arguments, _) = $0.0 { arguments } else { nil } }
         #expect(finished.count == 2)
         #expect(finished.allSatisfy { (try? JSONValue.parse($0)) != nil })
         #expect(events.last?.0 == .finished(.toolUse))
@@ -239,6 +239,44 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
         #expect(recorded.count == 2)
         let headers = recorded.first?["headers"] as? [String: String] ?? [:]
         #expect(headers["x-goog-api-key"] ?? headers["X-Goog-Api-Key"] == "gk-test")
+    }
+
+    @Test func sendsGeminisThoughtSignaturesBackThroughATwoStepToolLoop() throws {
+        // The fake plays a Gemini 3 model: it signs the first of its parallel calls and answers 400
+        // when the next step's history lacks that signature or changed it.
+        let fake = try PeerServer(script: "fake_gemini.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["GEMINI_API_KEY": "gk-test", "GEMINI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1beta"])
+        defer { harness.stop() }
+        var request = hello
+        let schema = #"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#
+        request.tools = [ToolDefinition(name: "get_weather", description: "Weather", parametersJSON: schema),
+                         ToolDefinition(name: "get_forecast", description: "Forecast", parametersJSON: schema)]
+        let first = try harness.run(request, chain: ["gemini/thinking"])
+        #expect(first.last?.0 == .finished(.toolUse))
+        let calls: [ContentPart] = first.compactMap {
+            guard case .toolCallFinished(_, let id, let name, let arguments, let signature) = $0.0 else { return nil }
+            return .toolCall(id: id, name: name, argumentsJSON: arguments, signature: signature)
+        }
+        try #require(calls.count == 2)
+        guard case .toolCall(_, _, _, let signature?) = calls[0], case .toolCall(_, _, _, nil) = calls[1] else {
+            Issue.record("expected a signature on the first call only: \(calls)")
+            return
+        }
+        // The next step, as a caller that kept the calls would send it.
+        request.messages.append(ChatMessage(role: .assistant, parts: calls))
+        for case .toolCall(let id, _, _, _) in calls {
+            request.messages.append(ChatMessage(role: .tool, parts: [.toolResult(callID: id, contentJSON: #"{"tempC":21}"#, isError: false)]))
+        }
+        let second = try harness.run(request, chain: ["gemini/thinking"])
+        #expect(second.last?.0 == .finished(.end), "\(second.map(\.0))")
+        #expect(text(second) == "It is sunny in Paris.")
+        let recorded = try fake.recordedRequests()
+        try #require(recorded.count == 2)
+        let contents = (recorded[1]["body"] as? [String: Any])?["contents"] as? [[String: Any]] ?? []
+        try #require(contents.count == 3)
+        let parts = contents[1]["parts"] as? [[String: Any]] ?? []
+        #expect(parts.map { $0["thoughtSignature"] as? String } == [signature, nil], "sent back on the part it came on, unchanged")
     }
 
     @Test func streamsOllamaNewlineDelimitedJSON() throws {

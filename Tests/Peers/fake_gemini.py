@@ -6,20 +6,68 @@ recorded (method, path, query, headers, JSON body) and listed by GET /__requests
 without an x-goog-api-key header get Gemini's 403.
 
 The scenario comes from the X-Fake-Scenario header, else from the model name (e.g. "tools"),
-else "text": text, tools, error_midstream, rate_limit (429 with RetryInfo), server_error (500),
-drop (connection closed mid-stream), stall (headers and one event, then silence), slow (half a
-second per event). Stdlib only.
+else "text": text, tools, thinking, error_midstream, rate_limit (429 with RetryInfo), server_error
+(500), drop (connection closed mid-stream), stall (headers and one event, then silence), slow
+(half a second per event).
+
+"thinking" is a Gemini 3 model in a tool loop: asked anew it calls (in parallel) up to two of the
+declared functions, only the first call carrying a thoughtSignature, as Gemini does; once the
+last turn holds function responses it answers in text, the signature coming last on an empty text
+part, as Gemini streams it. It enforces the documented validation: in the current turn (after the
+newest user content with text) each model step's first functionCall part must carry its
+signature, and every signature sent must be one this fake issued (or a documented dummy), else 400.
+Stdlib only.
 """
+import base64
+import hashlib
 import json
 import re
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
 from fake_server import FakeProviderMixin, recorded, serve
 from urllib.parse import parse_qs, urlsplit
 
-SCENARIOS = {"text", "tools", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
+SCENARIOS = {"text", "tools", "thinking", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
 PATH = re.compile(r"^/v1beta/models/([^/:]+):streamGenerateContent$")
+
+# Values the thought-signatures page documents for calls the model did not make.
+DUMMY_SIGNATURES = {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
+_ISSUED = set()
+_ISSUED_LOCK = threading.Lock()
+
+
+def issue_signature(*seed):
+    """An opaque base64 signature, remembered so the fake can tell it comes back unchanged."""
+    digest = hashlib.sha256("|".join(map(str, seed)).encode()).digest()
+    signature = base64.b64encode(digest + hashlib.sha256(digest).digest()[:20]).decode()
+    with _ISSUED_LOCK:
+        _ISSUED.add(signature)
+    return signature
+
+
+def signature_error(contents):
+    """Gemini 3's check of thought signatures in a request's history, or None."""
+    for index, content in enumerate(contents):
+        for part in content.get("parts") or []:
+            signature = part.get("thoughtSignature")
+            if signature is not None and signature not in DUMMY_SIGNATURES:
+                with _ISSUED_LOCK:
+                    known = signature in _ISSUED
+                if not known:
+                    return f"Corrupted thought signature in the `{index}.` content block."
+    start = 0
+    for index, content in enumerate(contents):
+        if content.get("role", "user") == "user" and any("text" in part for part in content.get("parts") or []):
+            start = index + 1
+    for index in range(start, len(contents)):
+        content = contents[index]
+        calls = [part for part in content.get("parts") or [] if "functionCall" in part]
+        if content.get("role") == "model" and calls and "thoughtSignature" not in calls[0]:
+            name = calls[0]["functionCall"].get("name")
+            return f"Function call `{name}` in the `{index}.` content block is missing a `thought_signature`."
+    return None
 
 
 def error_body(code, message, status, details=None):
@@ -77,6 +125,10 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
                                                   "INVALID_ARGUMENT"))
         model = match.group(1)
         scenario = self.headers.get("X-Fake-Scenario") or (model if model in SCENARIOS else "text")
+        if scenario == "thinking":
+            error = signature_error(body["contents"])
+            if error:
+                return self.send_json(400, error_body(400, error, "INVALID_ARGUMENT"))
         if scenario == "rate_limit":
             return self.send_json(429, error_body(
                 429, "You exceeded your current quota, please check your plan and billing details.", "RESOURCE_EXHAUSTED",
@@ -89,6 +141,8 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
             declarations = (body.get("tools") or [{}])[0].get("functionDeclarations") or [{}]
             call = {"functionCall": {"name": declarations[0].get("name", "get_weather"), "args": {"city": "Paris"}}}
             self.event(response(model, [call], "STOP", FINAL_USAGE))
+        elif scenario == "thinking":
+            self.thinking(model, body)
         else:
             words = ["Hello", " from", " the", " fake", " Gemini."]
             for index, word in enumerate(words):
@@ -105,6 +159,25 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
                 if index == 0 and scenario == "stall":
                     time.sleep(3600)
         self.end_stream()
+
+    def thinking(self, model, body):
+        contents = body["contents"]
+        usage = dict(FINAL_USAGE, thoughtsTokenCount=40, totalTokenCount=FINAL_USAGE["totalTokenCount"] + 40)
+        last = contents[-1].get("parts") or []
+        if any("functionResponse" in part for part in last):
+            self.event(response(model, [{"text": "It is sunny"}]))
+            self.event(response(model, [{"text": " in Paris."}]))
+            signature = issue_signature(model, len(contents), "text")
+            self.event(response(model, [{"text": "", "thoughtSignature": signature}], "STOP", usage))
+            return
+        declarations = (body.get("tools") or [{}])[0].get("functionDeclarations") or [{"name": "get_weather"}]
+        parts = []
+        for declaration in declarations[:2]:
+            part = {"functionCall": {"name": declaration.get("name"), "args": {"city": "Paris"}}}
+            if not parts:
+                part["thoughtSignature"] = issue_signature(model, len(contents), declaration.get("name"))
+            parts.append(part)
+        self.event(response(model, parts, "STOP", usage))
 
 
 

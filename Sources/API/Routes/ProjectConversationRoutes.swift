@@ -20,7 +20,7 @@ enum ProjectConversationRoutes {
     static func messageJSON(_ message: Message) -> JSONValue {
         // Content is a JSON array of parts as stored; text that does not parse (written by something
         // older) is still shown, as a string, rather than failing the page.
-        let content = (try? JSONValue.parse(message.content)) ?? .string(message.content)
+        let content = withoutSignatures((try? JSONValue.parse(message.content)) ?? .string(message.content))
         let usage: JSONValue = message.inputTokens == nil && message.outputTokens == nil ? .null : .object([
             "input_tokens": message.inputTokens.map { .int($0) } ?? .null,
             "output_tokens": message.outputTokens.map { .int($0) } ?? .null,
@@ -29,6 +29,17 @@ enum ProjectConversationRoutes {
                         "status": .string(message.status.rawValue), "content": content, "model": .optional(message.model),
                         "usage": usage, "created_at": .int(message.createdAt), "reply_to": .optional(message.replyTo),
                         "stop_reason": .optional(message.stopReason)])
+    }
+
+    /// A stored tool call may carry the provider's opaque signature (Gemini's `thoughtSignature`,
+    /// Chat's `StoredContent`), kept only to send back to the provider: clients never see it.
+    static func withoutSignatures(_ content: JSONValue) -> JSONValue {
+        guard case .array(let parts) = content else { return content }
+        return .array(parts.map { part in
+            guard case .object(var fields) = part, fields["type"]?.stringValue == "tool_call",
+                  fields.removeValue(forKey: "signature") != nil else { return part }
+            return .object(fields)
+        })
     }
 
     static func list(_ context: APIContext) throws(APIError) -> HTTPResponse {

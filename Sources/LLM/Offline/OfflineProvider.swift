@@ -80,7 +80,7 @@ public struct OfflineProvider: Sendable {
     private static func summary(of message: ChatMessage, in conversation: [ChatMessage]) -> String {
         var names: [String: String] = [:]
         for earlier in conversation {
-            for case .toolCall(let id, let name, _) in earlier.parts { names[id] = name }
+            for case .toolCall(let id, let name, _, _) in earlier.parts { names[id] = name }
         }
         var sentences: [String] = []
         for case .toolResult(let callID, let content, let isError) in message.parts {
@@ -133,7 +133,7 @@ extension ChatMessage {
         parts.map { part in
             switch part {
             case .text(let text): text
-            case .toolCall(_, _, let arguments): arguments
+            case .toolCall(_, _, let arguments, _): arguments
             case .toolResult(_, let content, _): content
             }
         }.joined(separator: " ")

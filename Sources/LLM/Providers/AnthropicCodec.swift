@@ -55,7 +55,7 @@ public struct AnthropicCodec: ProviderCodec {
                 case .text(let value):
                     // The API rejects empty text blocks.
                     if !value.isEmpty { blocks.append(.object(["type": .string("text"), "text": .string(value)])) }
-                case .toolCall(let id, let name, let arguments):
+                case .toolCall(let id, let name, let arguments, _):
                     let input: JSONValue
                     do { input = try JSONValue.parse(arguments.isEmpty ? "{}" : arguments) } catch {
                         throw .badRequest("tool call \(id) (\(name)): arguments are not valid JSON (\(error))")

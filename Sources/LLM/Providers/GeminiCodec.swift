@@ -5,10 +5,16 @@
 /// ids. A tool result becomes a `functionResponse` part, which needs the function's name: it is
 /// looked up from the call with the same id earlier in the conversation.
 ///
-/// Gemini 3 models attach an opaque `thoughtSignature` to function calls and insist on getting it
-/// back. The provider-neutral conversation has nowhere to keep it, so replayed calls carry the
-/// documented `skip_thought_signature_validator` value instead: the request is accepted, at the
-/// cost of the model's earlier reasoning context.
+/// Thinking models (2.5, 3) attach an opaque `thoughtSignature` to function calls (of parallel
+/// calls, only the first carries one) and Gemini 3 refuses a history whose calls of the current
+/// turn come back without theirs. The decoder hands each signature over with its call
+/// (`toolCallFinished`), the caller keeps it in `ContentPart.toolCall`, and the request puts it
+/// back on that call's part, exactly as received and nowhere else. A step none of whose calls has
+/// a signature (made by another provider, or stored before signatures were kept) gets the
+/// documented `skip_thought_signature_validator` on its first call instead: accepted, at the cost
+/// of the model's earlier reasoning. Signatures on text parts are not kept: the docs recommend
+/// but do not require sending them back, and streamed text is merged into one part, which they
+/// could not be put back on as received.
 public struct GeminiCodec: ProviderCodec {
     /// Fixed prefix for generated tool-call ids (tests); nil draws a fresh random one per stream.
     public var callIDPrefix: String?
@@ -97,17 +103,22 @@ public struct GeminiCodec: ProviderCodec {
         for message in messages where message.role != .system {
             let role = message.role == .assistant ? "model" : "user"
             var parts: [[String: Any]] = []
+            var firstCall: Int?
+            var signed = false
             for part in message.parts {
                 switch part {
                 case .text(let text):
                     if !text.isEmpty { parts.append(["text": text]) }
-                case .toolCall(_, let name, let arguments):
+                case .toolCall(_, let name, let arguments, let signature):
                     guard let args = NativeJSON.parseObject(arguments) else {
                         throw .badRequest("arguments of the call to \(name) are not a JSON object")
                     }
                     var call: [String: Any] = ["functionCall": ["name": name, "args": args]]
-                    // Only the first call of a turn carries a signature, as Gemini itself does.
-                    if !parts.contains(where: { $0["functionCall"] != nil }) { call["thoughtSignature"] = skipSignature }
+                    if let signature {
+                        call["thoughtSignature"] = signature
+                        signed = true
+                    }
+                    if firstCall == nil { firstCall = parts.count }
                     parts.append(call)
                 case .toolResult(let callID, let content, let isError):
                     guard let name = callNames[callID] else {
@@ -116,6 +127,9 @@ public struct GeminiCodec: ProviderCodec {
                     parts.append(["functionResponse": ["name": name, "response": responseObject(content, isError: isError)]])
                 }
             }
+            // A step's first call must carry a signature on Gemini 3; one that never had any gets
+            // the documented stand-in (only there, as Gemini itself signs only the first call).
+            if let firstCall, !signed { parts[firstCall]["thoughtSignature"] = skipSignature }
             guard !parts.isEmpty else { continue }
             // Results of parallel calls must reach Gemini as one turn, so adjacent same-role
             // messages are merged.
@@ -151,10 +165,15 @@ public struct GeminiCodec: ProviderCodec {
 }
 
 /// Decodes Gemini's SSE stream. Usage and the stop reason are held back to `finish()` because
-/// several chunks may carry them and only the last counts.
+/// several chunks may carry them and only the last counts. So are the calls' `toolCallFinished`
+/// events: a call arrives whole in one part, but a stream may deliver the step's signature later,
+/// on a part of its own (no text, or empty text); such a signature goes to the first call when no
+/// call came with one.
 struct GeminiStreamDecoder: ProviderStreamDecoder {
     let callIDPrefix: String
-    private var callCount = 0
+    private var calls: [(id: String, name: String, arguments: String, signature: String?)] = []
+    /// The first signature seen on a part that carried nothing else.
+    private var looseSignature: String?
     private var usage: TokenUsage?
     private var stop: StopReason?
     private var ended = false
@@ -184,13 +203,16 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
         var events: [LLMStreamEvent] = []
         let parts = (candidate["content"] as? [String: Any])?["parts"] as? [[String: Any]] ?? []
         for part in parts {
-            // Thought summaries (`thought: true`) are the model's reasoning, not the reply.
-            if let text = part["text"] as? String, !text.isEmpty, part["thought"] as? Bool != true {
-                events.append(.textDelta(text))
-            }
+            let signature = (part["thoughtSignature"] as? String).flatMap { $0.isEmpty ? nil : $0 }
             if let call = part["functionCall"] as? [String: Any], let name = call["name"] as? String {
-                events += callEvents(call, name: name)
+                events += callStarted(call, name: name, signature: signature)
+                continue
             }
+            let text = part["text"] as? String ?? ""
+            // Thought summaries (`thought: true`) are the model's reasoning, not the reply.
+            let isThought = part["thought"] as? Bool == true
+            if !text.isEmpty, !isThought { events.append(.textDelta(text)) }
+            if let signature, text.isEmpty || isThought, looseSignature == nil { looseSignature = signature }
         }
         if let reason = candidate["finishReason"] as? String {
             switch reason {
@@ -198,7 +220,7 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
             case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY": stop = .contentFilter
             case "MALFORMED_FUNCTION_CALL":
                 return events + fail(.server(status: 502, message: "Gemini produced a malformed function call"))
-            default: stop = callCount > 0 ? .toolUse : .end
+            default: stop = .end
             }
         }
         return events
@@ -206,12 +228,17 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
 
     mutating func finish() -> [LLMStreamEvent] {
         guard !ended else { return [] }
-        guard let stop else {
-            ended = true
+        ended = true
+        guard var stop else {
             return [.error(.network("the Gemini stream ended before a finish reason"))]
         }
-        ended = true
-        return (usage.map { [.usage($0)] } ?? []) + [.finished(stop)]
+        if stop == .end && !calls.isEmpty { stop = .toolUse }
+        let anySigned = calls.contains { $0.signature != nil }
+        let finished: [LLMStreamEvent] = calls.enumerated().map { index, call in
+            .toolCallFinished(index: index, id: call.id, name: call.name, argumentsJSON: call.arguments,
+                              signature: call.signature ?? (index == 0 && !anySigned ? looseSignature : nil))
+        }
+        return finished + (usage.map { [.usage($0)] } ?? []) + [.finished(stop)]
     }
 
     private mutating func fail(_ error: LLMError) -> [LLMStreamEvent] {
@@ -219,14 +246,13 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
         return [.error(error)]
     }
 
-    private mutating func callEvents(_ call: [String: Any], name: String) -> [LLMStreamEvent] {
-        let index = callCount
-        callCount += 1
+    private mutating func callStarted(_ call: [String: Any], name: String, signature: String?) -> [LLMStreamEvent] {
+        let index = calls.count
         let id = (call["id"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "call_\(callIDPrefix)_\(index)"
         let arguments = NativeJSON.text(call["args"] as? [String: Any] ?? [:])
+        calls.append((id, name, arguments, signature))
         return [.toolCallStarted(index: index, id: id, name: name),
-                .toolCallArgumentsDelta(index: index, fragment: arguments),
-                .toolCallFinished(index: index, id: id, name: name, argumentsJSON: arguments)]
+                .toolCallArgumentsDelta(index: index, fragment: arguments)]
     }
 }
 

@@ -58,7 +58,7 @@ struct NativeToolCallNames {
 
     init(_ messages: [ChatMessage]) {
         for message in messages {
-            for case .toolCall(let id, let name, _) in message.parts { names[id] = name }
+            for case .toolCall(let id, let name, _, _) in message.parts { names[id] = name }
         }
     }
 

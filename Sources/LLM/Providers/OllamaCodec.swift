@@ -72,7 +72,7 @@ public struct OllamaCodec: ProviderCodec {
         case .assistant:
             var wire: [String: Any] = ["role": "assistant", "content": text]
             var calls: [[String: Any]] = []
-            for case .toolCall(_, let name, let arguments) in message.parts {
+            for case .toolCall(_, let name, let arguments, _) in message.parts {
                 calls.append(["function": ["name": name, "arguments": try argumentsObject(arguments, tool: name)]])
             }
             if !calls.isEmpty { wire["tool_calls"] = calls }

@@ -59,7 +59,7 @@ public struct OpenAICodec: ProviderCodec {
             for part in message.parts {
                 switch part {
                 case .text(let value): text += value
-                case .toolCall(let id, let name, let arguments):
+                case .toolCall(let id, let name, let arguments, _):
                     calls.append(.object(["id": .string(id), "type": .string("function"), "function": .object([
                         "name": .string(name), "arguments": .string(arguments.isEmpty ? "{}" : arguments),
                     ])]))
