@@ -17,6 +17,11 @@ enum LLMStreamBench {
             let group = try EventLoopGroup(loopCount: 2)
             let providerLoop = group.loops[0]
             let routerLoop = group.loops[1]
+            // BENCH_BUSY_POLL_US: the router loop spins that long after an event before sleeping
+            // (EventLoop.busyPoll), as `serve --busy-poll-us` does.
+            if let value = getenv("BENCH_BUSY_POLL_US"), let micros = Int(String(cString: value)), micros > 0 {
+                routerLoop.busyPoll = .microseconds(micros)
+            }
             let listener = try Socket.listen(on: try SocketAddress(host: "127.0.0.1", port: 0))
             let port = Socket.localAddress(listener)!.port
             try providerLoop.register(listener, events: EPOLLIN.rawValue,
