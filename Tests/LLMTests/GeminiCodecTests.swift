@@ -35,7 +35,7 @@ import TestSupport
          "systemInstruction": {"parts": [{"text": "Be brief."}]},
          "tools": [{"functionDeclarations": [
            {"name": "get_weather", "description": "Current weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+            "parametersJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
            {"name": "now", "description": "The time"}]}],
          "generationConfig": {"temperature": 0.5, "maxOutputTokens": 100, "stopSequences": ["END"]}}
         """#
@@ -169,6 +169,37 @@ import TestSupport
         #expect(first.map { $0["thoughtSignature"] as? String } == [nil, "CiQBcsjafA+/x1ZmQ9Zq==", nil])
         let second = try #require(contents[3]["parts"] as? [NSDictionary])
         #expect(second.map { $0["thoughtSignature"] as? String } == ["skip_thought_signature_validator", nil])
+    }
+
+    @Test func sendsAnMCPToolsJSONSchemaAsParametersJsonSchemaWithReferencesInlined() throws {
+        // As MCP servers publish them (pydantic-style $defs), with what `parameters` would refuse.
+        let schema = #"""
+            {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+             "properties": {
+               "target": {"$ref": "#/$defs/Target", "description": "What to change"},
+               "mode": {"oneOf": [{"const": "fast"}, {"type": "string", "enum": ["careful", "slow"]}]},
+               "tree": {"$ref": "#/$defs/Node"}},
+             "required": ["target"], "additionalProperties": false,
+             "$defs": {
+               "Target": {"type": "object", "description": "A target", "properties": {"path": {"type": "string"}},
+                          "additionalProperties": false, "required": ["path"]},
+               "Node": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}}
+            """#
+        var request = Self.conversation
+        request.tools = [ToolDefinition(name: "edit", description: "Edits", parametersJSON: schema)]
+        let body = try #require(try json(codec.makeRequest(request, endpoint: endpoint).body) as? NSDictionary)
+        let declaration = try #require(((body["tools"] as? [NSDictionary])?.first?["functionDeclarations"] as? [NSDictionary])?.first)
+        #expect(declaration["parameters"] == nil)
+        let expected = try json(Array(#"""
+            {"type": "object",
+             "properties": {
+               "target": {"type": "object", "description": "What to change", "properties": {"path": {"type": "string"}},
+                          "additionalProperties": false, "required": ["path"]},
+               "mode": {"oneOf": [{"const": "fast"}, {"type": "string", "enum": ["careful", "slow"]}]},
+               "tree": {"type": "object", "properties": {"children": {"type": "array", "items": {"type": "object"}}}}},
+             "required": ["target"], "additionalProperties": false}
+            """#.utf8))
+        #expect(declaration["parametersJsonSchema"] as? NSDictionary == expected as? NSDictionary)
     }
 
     @Test(arguments: [("MAX_TOKENS", StopReason.length), ("SAFETY", .contentFilter), ("RECITATION", .contentFilter),

@@ -279,6 +279,31 @@ private let hello = LLMRequest(system: "Be brief.", messages: [ChatMessage(role:
         #expect(parts.map { $0["thoughtSignature"] as? String } == [signature, nil], "sent back on the part it came on, unchanged")
     }
 
+    @Test func anMCPToolsFullJSONSchemaReachesGeminiInAFormItAccepts() throws {
+        // The fake refuses, as the API does, a `parameters` schema outside Gemini's OpenAPI subset.
+        let fake = try PeerServer(script: "fake_gemini.py")
+        defer { fake.stop() }
+        let harness = try RouterHarness(environment: ["GEMINI_API_KEY": "gk-test", "GEMINI_BASE_URL": "http://127.0.0.1:\(fake.port)/v1beta"])
+        defer { harness.stop() }
+        var request = hello
+        request.tools = [ToolDefinition(name: "get_weather", description: "Weather", parametersJSON: #"""
+            {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "additionalProperties": false,
+             "properties": {"place": {"$ref": "#/$defs/Place"}, "units": {"oneOf": [{"const": "C"}, {"const": "F"}]}},
+             "$defs": {"Place": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+            """#)]
+        let events = try harness.run(request, chain: ["gemini/tools"])
+        #expect(events.last?.0 == .finished(.toolUse), "\(events.map(\.0))")
+        let body = try #require(try fake.recordedRequests().first?["body"] as? [String: Any])
+        let declaration = ((body["tools"] as? [[String: Any]])?.first?["functionDeclarations"] as? [[String: Any]])?.first ?? [:]
+        let sent = declaration["parametersJsonSchema"] as? [String: Any] ?? [:]
+        #expect(declaration["parameters"] == nil)
+        let properties = sent["properties"] as? [String: Any] ?? [:]
+        #expect((properties["units"] as? [String: Any])?["oneOf"] != nil)
+        #expect((properties["place"] as? [String: Any])?["properties"] != nil, "the reference inlined")
+        #expect(sent["additionalProperties"] as? Bool == false)
+        #expect(sent["$schema"] == nil && sent["$defs"] == nil)
+    }
+
     @Test func streamsOllamaNewlineDelimitedJSON() throws {
         let fake = try PeerServer(script: "fake_ollama.py")
         defer { fake.stop() }

@@ -16,6 +16,9 @@ last turn holds function responses it answers in text, the signature coming last
 part, as Gemini streams it. It enforces the documented validation: in the current turn (after the
 newest user content with text) each model step's first functionCall part must carry its
 signature, and every signature sent must be one this fake issued (or a documented dummy), else 400.
+
+Every request's tools are checked as the API does: `parameters` must stay within Gemini's Schema
+(its OpenAPI subset), and `parameters` and `parametersJsonSchema` are mutually exclusive.
 Stdlib only.
 """
 import base64
@@ -32,6 +35,10 @@ from urllib.parse import parse_qs, urlsplit
 SCENARIOS = {"text", "tools", "thinking", "error_midstream", "rate_limit", "server_error", "drop", "stall", "slow"}
 PATH = re.compile(r"^/v1beta/models/([^/:]+):streamGenerateContent$")
 
+# The fields of the API's Schema object: all that FunctionDeclaration.parameters accepts.
+SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
+                 "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf",
+                 "propertyOrdering", "default", "items", "minimum", "maximum"}
 # Values the thought-signatures page documents for calls the model did not make.
 DUMMY_SIGNATURES = {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
 _ISSUED = set()
@@ -45,6 +52,41 @@ def issue_signature(*seed):
     with _ISSUED_LOCK:
         _ISSUED.add(signature)
     return signature
+
+
+def schema_error(schema, where):
+    """The API's complaint about the first field of `schema` outside its Schema object, or None."""
+    if not isinstance(schema, dict):
+        return None
+    for key, value in schema.items():
+        if key not in SCHEMA_FIELDS:
+            return f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
+        nested = []
+        if key == "properties" and isinstance(value, dict):
+            nested = [(sub, f"{where}.properties[{index}].value") for index, sub in enumerate(value.values())]
+        elif key == "items":
+            nested = [(value, f"{where}.items")]
+        elif key == "anyOf" and isinstance(value, list):
+            nested = [(sub, f"{where}.any_of[{index}]") for index, sub in enumerate(value)]
+        for sub, path in nested:
+            error = schema_error(sub, path)
+            if error:
+                return error
+    return None
+
+
+def tools_error(body):
+    for t, tool in enumerate(body.get("tools") or []):
+        for d, declaration in enumerate(tool.get("functionDeclarations") or []):
+            where = f"tools[{t}].function_declarations[{d}]"
+            if "parameters" in declaration and "parametersJsonSchema" in declaration:
+                return f"* GenerateContentRequest.{where}: parameters and parameters_json_schema are mutually exclusive\n"
+            if "parametersJsonSchema" in declaration and not isinstance(declaration["parametersJsonSchema"], dict):
+                return f"* GenerateContentRequest.{where}.parameters_json_schema: must be a JSON object\n"
+            error = schema_error(declaration.get("parameters"), f"{where}.parameters")
+            if error:
+                return error
+    return None
 
 
 def signature_error(contents):
@@ -123,6 +165,9 @@ class Handler(FakeProviderMixin, BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not body.get("contents"):
             return self.send_json(400, error_body(400, "* GenerateContentRequest.contents: contents is not specified\n",
                                                   "INVALID_ARGUMENT"))
+        error = tools_error(body)
+        if error:
+            return self.send_json(400, error_body(400, error, "INVALID_ARGUMENT"))
         model = match.group(1)
         scenario = self.headers.get("X-Fake-Scenario") or (model if model in SCENARIOS else "text")
         if scenario == "thinking":

@@ -15,6 +15,8 @@
 /// of the model's earlier reasoning. Signatures on text parts are not kept: the docs recommend
 /// but do not require sending them back, and streamed text is merged into one part, which they
 /// could not be put back on as received.
+///
+/// Tool schemas go in `parametersJsonSchema` (see `GeminiToolSchema`), not `parameters`.
 public struct GeminiCodec: ProviderCodec {
     /// Fixed prefix for generated tool-call ids (tests); nil draws a fresh random one per stream.
     public var callIDPrefix: String?
@@ -156,9 +158,9 @@ public struct GeminiCodec: ProviderCodec {
             throw .badRequest("the parameters schema of tool \(tool.name) is not a JSON object")
         }
         var declaration: [String: Any] = ["name": tool.name, "description": tool.description]
-        // Gemini rejects an object schema with no properties; a tool without arguments omits it.
-        if let properties = schema["properties"] as? [String: Any], !properties.isEmpty {
-            declaration["parameters"] = schema
+        // A tool without arguments sends no schema at all, as Gemini's own examples do.
+        if !GeminiToolSchema.takesNoArguments(schema) {
+            declaration["parametersJsonSchema"] = GeminiToolSchema.prepared(schema)
         }
         return declaration
     }
