@@ -187,7 +187,9 @@ import TestSupport
             """#
         var request = Self.conversation
         request.tools = [ToolDefinition(name: "edit", description: "Edits", parametersJSON: schema)]
-        let body = try #require(try json(codec.makeRequest(request, endpoint: endpoint).body) as? NSDictionary)
+        let bytes = try codec.makeRequest(request, endpoint: endpoint).body
+        #expect(String(decoding: bytes, as: UTF8.self).contains(#""additionalProperties":false"#), "a boolean, not 0")
+        let body = try #require(try json(bytes) as? NSDictionary)
         let declaration = try #require(((body["tools"] as? [NSDictionary])?.first?["functionDeclarations"] as? [NSDictionary])?.first)
         #expect(declaration["parameters"] == nil)
         let expected = try json(Array(#"""
