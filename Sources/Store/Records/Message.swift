@@ -87,7 +87,12 @@ extension Message {
     static let afterSQL = "SELECT \(columns) FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 
     init(row: Row) throws {
-        self.init(id: row.string(0), conversationID: row.string(1), seq: row.int(2), role: try row.storedEnum(3),
+        try self.init(row: row, conversationID: row.string(1))
+    }
+
+    /// For reads of one conversation: every row has the id the query asked for, so it is not decoded again.
+    init(row: Row, conversationID: String) throws {
+        self.init(id: row.string(0), conversationID: conversationID, seq: row.int(2), role: try row.storedEnum(3),
                   content: row.string(4), status: try row.storedEnum(5), model: row.optionalString(6),
                   inputTokens: row.optionalInt(7), outputTokens: row.optionalInt(8), clientID: row.optionalString(9),
                   authorID: row.optionalString(10), createdAt: row.int64(11), updatedAt: row.int64(12),
@@ -195,8 +200,11 @@ extension Message {
     /// Read backwards along the UNIQUE (conversation_id, seq) index, so its cost does not grow with
     /// the conversation.
     public static func last(_ db: SQLiteConnection, conversationID: String, limit: Int) throws -> [Message] {
-        let newestFirst = try db.query(lastSQL, [conversationID, max(limit, 0)], Message.init(row:))
-        return newestFirst.reversed()
+        var messages = try db.query(lastSQL, [conversationID, max(limit, 0)], reserving: min(max(limit, 0), 1_000)) {
+            try Message(row: $0, conversationID: conversationID)
+        }
+        messages.reverse()
+        return messages
     }
 
     /// Up to `limit` messages after `seq`, ascending: how a client catches up or pages forward.

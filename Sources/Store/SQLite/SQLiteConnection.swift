@@ -127,7 +127,7 @@ public final class SQLiteConnection {
 
     /// Runs one statement with bound parameters and calls `body` for each row. Returns the rows'
     /// results in order.
-    public func query<T>(_ sql: String, _ parameters: [any SQLiteBindable] = [],
+    public func query<T>(_ sql: String, _ parameters: [any SQLiteBindable] = [], reserving capacity: Int = 0,
                          _ body: (Row) throws -> T) throws -> [T] {
         let statement = try prepared(sql)
         defer {
@@ -136,6 +136,7 @@ public final class SQLiteConnection {
         }
         try bind(parameters, to: statement)
         var results: [T] = []
+        results.reserveCapacity(capacity)
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_ROW {
