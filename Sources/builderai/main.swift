@@ -266,6 +266,12 @@ func registerProcessMetrics(server: ServerMetrics, store: Store) {
     metrics.gauge("builderai_db_last_commit_seconds", "Duration of the latest COMMIT") {
         [([], Double(store.writer.lastCommitNanoseconds) / 1e9)]
     }
+    metrics.gauge("builderai_db_slow_batches_total", "Write batches that took 50 ms or more from BEGIN to the end of COMMIT") {
+        [([], Double(store.writer.slowBatches))]
+    }
+    metrics.gauge("builderai_db_longest_batch_seconds", "The longest write batch since start, BEGIN to the end of COMMIT") {
+        [([], Double(store.writer.longestBatchNanoseconds) / 1e9)]
+    }
 }
 
 /// The HS256 key for access tokens: BUILDERAI_JWT_SECRET when set (32+ bytes), else a random key kept

@@ -19,6 +19,23 @@ import TestSupport
         return try db.queryOne("SELECT count(*) FROM items") { $0.int(0) } ?? -1
     }
 
+    @Test func countsBatchesThatHoldTheirCallersFor50MillisecondsOrMore() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let writer = try makeWriter(directory)
+        defer { writer.close() }
+        try writer.writeAndWait { db in try db.run("INSERT INTO items (value) VALUES ('quick')") }
+        #expect(writer.longestBatchNanoseconds > 0)
+        // Counted relative to here: a loaded test machine may make even the quick batch slow.
+        let before = writer.slowBatches
+        try writer.writeAndWait { db in
+            usleep(60_000)
+            try db.run("INSERT INTO items (value) VALUES ('slow')")
+        }
+        #expect(writer.slowBatches == before + 1)
+        #expect(writer.longestBatchNanoseconds >= 60_000_000)
+    }
+
     @Test func commitsWritesFromManyThreadsInFewerTransactions() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -36,6 +36,13 @@ public final class DatabaseWriter: Sendable {
     public var commits: Int { stats.commits.load(ordering: .relaxed) }
     /// How long the last COMMIT took, in nanoseconds.
     public var lastCommitNanoseconds: Int { stats.lastCommit.load(ordering: .relaxed) }
+    /// Batches that took `slowBatchNanoseconds` or more from BEGIN to the end of COMMIT: each one held
+    /// back every caller waiting on it (a chat's first delta waits for its prompt's commit).
+    public var slowBatches: Int { stats.slowBatches.load(ordering: .relaxed) }
+    /// The longest batch so far (BEGIN to the end of COMMIT), in nanoseconds.
+    public var longestBatchNanoseconds: Int { stats.longestBatch.load(ordering: .relaxed) }
+    /// What counts as a slow batch: 50 ms.
+    public static let slowBatchNanoseconds = 50_000_000
 
     /// Queues `work`. Throws `.busy` at once when the queue is full and no `deadline` (monotonic
     /// nanoseconds) was given, or when the deadline passes without room; `.closed` after `close()`.
@@ -84,6 +91,7 @@ public final class DatabaseWriter: Sendable {
     /// are undone. Work may therefore run twice: it must touch nothing but the database.
     private static func commit(_ batch: [WriteItem], on db: SQLiteConnection, stats: WriterStats) {
         var succeeded = 0
+        let batchStart = monotonicNanoseconds()
         do {
             try db.run("BEGIN IMMEDIATE")
             var allSucceeded = true
@@ -110,7 +118,11 @@ public final class DatabaseWriter: Sendable {
             }
             let start = monotonicNanoseconds()
             try db.run("COMMIT")
-            stats.lastCommit.store(Int(monotonicNanoseconds() - start), ordering: .relaxed)
+            let end = monotonicNanoseconds()
+            stats.lastCommit.store(Int(end - start), ordering: .relaxed)
+            let batch = Int(end - batchStart)
+            if batch >= DatabaseWriter.slowBatchNanoseconds { stats.slowBatches.add(1, ordering: .relaxed) }
+            if batch > stats.longestBatch.load(ordering: .relaxed) { stats.longestBatch.store(batch, ordering: .relaxed) }
             stats.commits.add(1, ordering: .relaxed)
             stats.writes.add(succeeded, ordering: .relaxed)
         } catch {
@@ -127,6 +139,9 @@ private final class WriterStats: Sendable {
     let writes = Atomic<Int>(0)
     let commits = Atomic<Int>(0)
     let lastCommit = Atomic<Int>(0)
+    // Written only by the writer thread, so a load-then-store maximum is exact.
+    let slowBatches = Atomic<Int>(0)
+    let longestBatch = Atomic<Int>(0)
 }
 
 /// A write as the writer thread sees it.
