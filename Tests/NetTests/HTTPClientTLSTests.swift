@@ -211,14 +211,6 @@ func withTLSClient(peer given: TLSProviderPeer? = nil, trust: TLSTrust = .peerCA
     }
     let client = HTTPClient(loop: group.loops[0], caBundlePath: caBundle)
     try group.start()
-    defer {
-        let closed = DispatchSemaphore(value: 0)
-        group.loops[0].execute {
-            client.close()
-            closed.signal()
-        }
-        closed.wait()
-        group.shutdown()
-    }
+    defer { shutDown(client, group) }
     try body(TLSClientHarness(group: group, client: client, peer: peer))
 }

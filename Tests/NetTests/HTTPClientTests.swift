@@ -205,21 +205,24 @@ struct ClientHarness {
     }
 }
 
+/// Closes a test's client on its loop, then stops the loops.
+func shutDown(_ client: HTTPClient, _ group: EventLoopGroup) {
+    let closed = DispatchSemaphore(value: 0)
+    group.loops[0].execute {
+        client.close()
+        closed.signal()
+    }
+    closed.wait()
+    group.shutdown()
+}
+
 func withClient(_ body: (ClientHarness) throws -> Void) throws {
     let peer = try StreamPeer()
     defer { peer.stop() }
     let group = try EventLoopGroup(loopCount: 1)
     let client = HTTPClient(loop: group.loops[0])
     try group.start()
-    defer {
-        let closed = DispatchSemaphore(value: 0)
-        group.loops[0].execute {
-            client.close()
-            closed.signal()
-        }
-        closed.wait()
-        group.shutdown()
-    }
+    defer { shutDown(client, group) }
     try body(ClientHarness(group: group, client: client, peer: peer))
 }
 
