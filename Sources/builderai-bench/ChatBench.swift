@@ -41,6 +41,9 @@ enum ChatBench {
         /// Load mode: each answer streams this many deltas (the first carries the stamps), one every
         /// `answerIntervalMilliseconds`, so that many generations are in progress at once.
         var answerDeltas = 1
+        /// Load mode: conversations are spread over this many projects (one room each, each owned by
+        /// one loop), as a server with many users would have them.
+        var projects = 1
         var answerIntervalMilliseconds = 0
         var keep = false
     }
@@ -72,6 +75,7 @@ enum ChatBench {
             case "--delay-ms": options.delayMilliseconds = Int(value) ?? -1
             case "--think-ms": options.thinkMilliseconds = Int(value) ?? -1
             case "--answer-deltas": options.answerDeltas = Int(value) ?? 0
+            case "--projects": options.projects = Int(value) ?? 0
             case "--answer-interval-ms": options.answerIntervalMilliseconds = Int(value) ?? -1
             default: die("unknown option \(name)")
             }
@@ -79,7 +83,8 @@ enum ChatBench {
         }
         guard options.loops > 0, options.connections > 0, options.rate > 0, options.seconds > 0, options.warmup >= 0,
               options.delayMilliseconds >= 0, options.thinkMilliseconds >= 0,
-              options.answerDeltas > 0, options.answerIntervalMilliseconds >= 0 else { die("\(mode): options must be positive") }
+              options.answerDeltas > 0, options.answerIntervalMilliseconds >= 0,
+              options.projects > 0, options.projects <= options.connections else { die("\(mode): options must be positive") }
         _ = Socket.raiseOpenFileLimit()
         _ = CycleClock.nanosecondsPerTick
         atexit { ChatServerProcess.killLive() }
@@ -144,12 +149,14 @@ enum ChatServerProcess {
     }
 
     /// Seeds the data directory, starts the server and waits for its "listening" log line.
-    static func start(options: ChatBench.Options, dataDir: String, providerPort: Int) -> (pid: pid_t, port: Int, token: String, project: String) {
+    static func start(options: ChatBench.Options, dataDir: String, providerPort: Int) -> (pid: pid_t, port: Int, token: String, projects: [String]) {
         let email = "bench@example.com"
         _ = capture([options.server, "user", "create", "--email", email, "--name", "Bench", "--data-dir", dataDir])
         let token = capture([options.server, "token", "create", "--email", email, "--data-dir", dataDir])
-        let project = capture([options.server, "project", "create", "--email", email, "--name", "bench", "--model", "openai/fake",
-                               "--data-dir", dataDir])
+        let projects = (0..<options.projects).map { n in
+            capture([options.server, "project", "create", "--email", email, "--name", "bench \(n)", "--model", "openai/fake",
+                     "--data-dir", dataDir])
+        }
         let logPath = dataDir + "/server.log"
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard logFD >= 0 else { die("cannot open \(logPath)") }
@@ -161,7 +168,7 @@ enum ChatServerProcess {
         close(logFD)
         livePID = pid
         for _ in 0..<600 {
-            if let port = listeningPort(logPath) { return (pid, port, token, project) }
+            if let port = listeningPort(logPath) { return (pid, port, token, projects) }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 livePID = 0
@@ -511,7 +518,11 @@ final class ChatBenchDriver {
     let providerConfig = ChatProviderConfig()
     var clients: [ChatBenchClient] = []
     var token = ""
-    var project = ""
+    var projects: [String] = []
+    /// The project of connection (and conversation) `index`.
+    func project(_ index: Int) -> String { projects[index % projects.count] }
+    /// Projects connection 0 has joined so far (it joins them all to create every conversation).
+    var creatorJoins = 0
     var serverPID: pid_t = 0
     var dataDir = ""
     var errors = 0
@@ -579,7 +590,7 @@ final class ChatBenchDriver {
         let server = ChatServerProcess.start(options: options, dataDir: dataDir, providerPort: providerPort)
         serverPID = server.pid
         token = server.token
-        project = server.project
+        projects = server.projects
 
         let address: SocketAddress
         do { address = try SocketAddress(host: "127.0.0.1", port: server.port) } catch { die("\(error)") }
@@ -628,10 +639,13 @@ final class ChatBenchDriver {
             joins += 1
             if options.mode == "chat-load" {
                 if client.index == 0 {
-                    // Create every conversation before anyone else joins: creation is broadcast to the room.
+                    // Connection 0 joins every project, then creates every conversation before anyone
+                    // else joins: creation is broadcast to the room.
+                    creatorJoins += 1
+                    guard creatorJoins == projects.count else { return }
                     phase = "create"
                     for k in 0..<options.connections {
-                        client.send("{\"type\":\"new_conversation\",\"project\":\"\(project)\",\"ref\":\"nc\(k)\"}")
+                        client.send("{\"type\":\"new_conversation\",\"project\":\"\(project(k))\",\"ref\":\"nc\(k)\"}")
                     }
                 } else {
                     client.send("{\"type\":\"open\",\"conversation\":\"\(client.conversation)\",\"ref\":\"open\"}")
@@ -649,7 +663,7 @@ final class ChatBenchDriver {
                 clients[k].conversation = id
                 if created.count == options.connections {
                     phase = "join-rest"
-                    for c in clients.dropFirst() { c.send("{\"type\":\"join\",\"project\":\"\(project)\",\"ref\":\"join\"}") }
+                    for c in clients.dropFirst() { c.send("{\"type\":\"join\",\"project\":\"\(project(c.index))\",\"ref\":\"join\"}") }
                     clients[0].send("{\"type\":\"open\",\"conversation\":\"\(clients[0].conversation)\",\"ref\":\"open\"}")
                 }
             }
@@ -677,16 +691,16 @@ final class ChatBenchDriver {
     func allConnected() {
         phase = "join"
         if options.mode == "chat-load" {
-            clients[0].send("{\"type\":\"join\",\"project\":\"\(project)\",\"ref\":\"join\"}")
+            for p in projects { clients[0].send("{\"type\":\"join\",\"project\":\"\(p)\",\"ref\":\"join\"}") }
         } else {
-            for c in clients { c.send("{\"type\":\"join\",\"project\":\"\(project)\",\"ref\":\"join\"}") }
+            for c in clients { c.send("{\"type\":\"join\",\"project\":\"\(project(0))\",\"ref\":\"join\"}") }
         }
     }
 
     func allJoined() {
         if options.mode == "chat-fanout" {
             phase = "create"
-            clients[0].send("{\"type\":\"new_conversation\",\"project\":\"\(project)\",\"ref\":\"nc0\"}")
+            clients[0].send("{\"type\":\"new_conversation\",\"project\":\"\(project(0))\",\"ref\":\"nc0\"}")
         }
         // chat-load: the rest open their conversation as they join (below).
     }
@@ -805,7 +819,7 @@ final class ChatBenchDriver {
         // Everything else the machine ran meanwhile: a run is only comparable on a quiet machine.
         let others = elapsed > 0 ? Int(Double(machineBusy.end - machineBusy.start) / elapsed) - benchPercent
             - Int(Double(measureEnd.serverCPU - measureStart.serverCPU) / elapsed) : 0
-        printError("\(options.mode): the fake provider saw \(providerConfig.requests) requests "
+        printError("\(options.mode): \(projects.count) project(s); the fake provider saw \(providerConfig.requests) requests "
             + "(mean body \(providerConfig.requestBodyBytes / max(providerConfig.requests, 1)) B) on \(providerConfig.connections) connections; "
             + "bench process CPU \(benchPercent)% of a core; other processes \(others)% of a core"
             + (options.mode == "chat-load" ? "; generations in progress when a prompt was sent: \(concurrencySum / max(concurrencySamples, 1)) on average" : ""))
