@@ -240,6 +240,17 @@ async def wait_for_line(path, wanted, seconds):
     return False
 
 
+async def settled_history(client, conversation, settled, seconds=5):
+    """The conversation's stored messages once `settled(messages)` holds, or as they are after
+    `seconds`: a generation's closing write may commit just after generation_finished went out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        messages = (await client.request("h", type="history", conversation=conversation, limit=100))["messages"]
+        if settled(messages) or time.monotonic() > deadline:
+            return messages
+        await asyncio.sleep(0.1)
+
+
 async def cancel_tool(args):
     """A cancel while an MCP tool runs stops the call at once: the generation ends cancelled without
     waiting for the tool, the call gets a result saying it was cancelled, the MCP server is told
@@ -283,13 +294,8 @@ async def cancel_tool(args):
     # Stored: the step's assistant message complete with its tool call, the generation's stop
     # reason on it; the call's result as a tool message saying it was cancelled. (The closing write
     # may commit just after generation_finished went out: read until it has, for a few seconds.)
-    deadline = time.monotonic() + 5
-    while True:
-        history = await a.request("h", type="history", conversation=conversation, limit=100)
-        messages = history["messages"]
-        if time.monotonic() > deadline or (len(messages) == 3 and messages[1].get("stop_reason") == "cancelled"):
-            break
-        await asyncio.sleep(0.1)
+    messages = await settled_history(a, conversation,
+                                     lambda ms: len(ms) == 3 and ms[1].get("stop_reason") == "cancelled")
     assert [m["role"] for m in messages] == ["user", "assistant", "tool"], messages
     assistant, tool = messages[1], messages[2]
     assert assistant["status"] == "complete" and assistant["stop_reason"] == "cancelled", assistant
@@ -368,12 +374,8 @@ async def concurrent_tools(args):
 
     # Stored in order: the prompt, the step with both calls, one tool message a call, the answer.
     # (The closing write may commit just after generation_finished went out: read until it has.)
-    deadline = time.monotonic() + 5
-    while True:
-        messages = (await a.request("h", type="history", conversation=conversation, limit=100))["messages"]
-        if time.monotonic() > deadline or (len(messages) == 5 and messages[-1].get("stop_reason") == "end"):
-            break
-        await asyncio.sleep(0.1)
+    messages = await settled_history(a, conversation,
+                                     lambda ms: len(ms) == 5 and ms[-1].get("stop_reason") == "end")
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "assistant"], messages
     seqs = [m["seq"] for m in messages]
     assert seqs == sorted(set(seqs)), seqs
