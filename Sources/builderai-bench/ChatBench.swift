@@ -246,7 +246,6 @@ private final class ChatProviderSession: ConnectionHandler {
     let config: ChatProviderConfig
     private var buffer: [UInt8] = []
     private var busy = false
-    private var sent = 0
 
     static let head = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
 
@@ -275,9 +274,9 @@ private final class ChatProviderSession: ConnectionHandler {
             config.requestBodyBytes += length
             busy = true
             if config.streamChunks > 0 {
-                sent = 0
                 connection.write(Self.head)
-                scheduleStream(at: connection.loop.now &+ config.intervalNanoseconds)
+                streamDeltas(0, of: config.streamChunks, at: connection.loop.now &+ config.intervalNanoseconds,
+                             interval: config.intervalNanoseconds) { "~t\(CycleClock.now()):\($0)~" }
             } else if config.delayNanoseconds > 0 {
                 connection.loop.schedule(after: .nanoseconds(Int64(config.delayNanoseconds))) { [self] in answer(readAt: readAt) }
             } else {
@@ -293,8 +292,8 @@ private final class ChatProviderSession: ConnectionHandler {
         Self.appendEvent(&out, Self.contentChunk("~t\(CycleClock.now()):\(readAt)~"))
         if config.answerDeltas > 1 {
             connection.write(out)
-            sent = 1
-            scheduleRestOfAnswer(at: connection.loop.now &+ config.answerIntervalNanoseconds)
+            let interval = config.answerIntervalNanoseconds
+            streamDeltas(1, of: config.answerDeltas, at: connection.loop.now &+ interval, interval: interval) { _ in " more" }
             return
         }
         Self.appendEnd(&out)
@@ -303,33 +302,17 @@ private final class ChatProviderSession: ConnectionHandler {
         if !buffer.isEmpty { serve(readAt: CycleClock.now()) }
     }
 
-    private func scheduleRestOfAnswer(at deadline: UInt64) {
+    /// Writes delta `index` at `deadline`, then the following ones `interval` apart up to `count`; the
+    /// last one's write also ends the answer. `text` makes a delta's text when it is written.
+    private func streamDeltas(_ index: Int, of count: Int, at deadline: UInt64, interval: UInt64,
+                              text: @escaping (Int) -> String) {
         connection.loop.schedule(at: deadline) { [self] in
             guard !connection.isClosed else { return }
             var out: [UInt8] = []
-            Self.appendEvent(&out, Self.contentChunk(" more"))
-            sent += 1
-            if sent < config.answerDeltas {
+            Self.appendEvent(&out, Self.contentChunk(text(index)))
+            if index + 1 < count {
                 connection.write(out)
-                scheduleRestOfAnswer(at: deadline &+ config.answerIntervalNanoseconds)
-            } else {
-                Self.appendEnd(&out)
-                connection.write(out)
-                busy = false
-                if !buffer.isEmpty { serve(readAt: CycleClock.now()) }
-            }
-        }
-    }
-
-    private func scheduleStream(at deadline: UInt64) {
-        connection.loop.schedule(at: deadline) { [self] in
-            guard !connection.isClosed else { return }
-            var out: [UInt8] = []
-            if sent < config.streamChunks {
-                Self.appendEvent(&out, Self.contentChunk("~t\(CycleClock.now()):\(sent)~"))
-                connection.write(out)
-                sent += 1
-                scheduleStream(at: deadline &+ config.intervalNanoseconds)
+                streamDeltas(index + 1, of: count, at: deadline &+ interval, interval: interval, text: text)
             } else {
                 Self.appendEnd(&out)
                 connection.write(out)
