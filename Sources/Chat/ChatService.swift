@@ -82,12 +82,7 @@ public final class ChatService: Sendable {
     /// Stops every running generation (their replies stay stored as incomplete) and closes routers.
     public func shutdown() {
         for hub in hubs {
-            let done = DispatchSemaphore(value: 0)
-            hub.loop.execute {
-                hub.shutdown()
-                done.signal()
-            }
-            done.wait()
+            hub.loop.executeAndWait { hub.shutdown() }
         }
     }
 }

@@ -56,17 +56,13 @@ enum LLMStreamBench {
             let midRSS = residentKiB(pid: getpid())
             guard done.wait(timeout: .now() + .seconds(600)) == .success else { die("streams did not finish") }
             let elapsed = Double(MonotonicClock.now() - startedAt) / 1e9
-            let cpu = Locked<UInt64>(0)
-            let measured = DispatchSemaphore(value: 0)
-            routerLoop.execute {
-                cpu.withLock { $0 = threadCPUNanoseconds() - cpuStart.withLock { $0 } }
-                state.router?.close()
-                measured.signal()
+            let cpu = routerLoop.executeAndWait {
+                defer { state.router?.close() }
+                return threadCPUNanoseconds() - cpuStart.withLock { $0 }
             }
-            measured.wait()
             let sorted = state.latencies.sorted()
             let steady = state.steadyLatencies.sorted()
-            let perChunkCPU = Double(cpu.withLock { $0 }) / Double(max(state.received, 1))
+            let perChunkCPU = Double(cpu) / Double(max(state.received, 1))
             print("| \(streams) | \(chunks) | \(Int(Double(state.received) / elapsed)) | \(format2(perChunkCPU / 1000)) | "
                 + "\(format2(percentile(sorted, 0.5))) | \(format2(percentile(sorted, 0.99))) | "
                 + "\(steady.count) | \(format2(percentile(steady, 0.5))) | \(format2(percentile(steady, 0.99))) | "

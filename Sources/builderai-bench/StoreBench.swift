@@ -102,12 +102,7 @@ enum StoreBench {
             usleep(200_000)
             var all: [UInt32] = []
             for state in states {
-                let done = DispatchSemaphore(value: 0)
-                state.loop.execute {
-                    state.collect()
-                    done.signal()
-                }
-                done.wait()
+                state.loop.executeAndWait { state.collect() }
                 all += state.collected.withLock { $0 }
             }
             group.shutdown()

@@ -25,12 +25,7 @@ final class RouterHarness: @unchecked Sendable {
     }
 
     func onLoop(_ body: @escaping @Sendable () -> Void) {
-        let done = DispatchSemaphore(value: 0)
-        group.loops[0].execute {
-            body()
-            done.signal()
-        }
-        done.wait()
+        group.loops[0].executeAndWait(body)
     }
 
     /// Runs one generation to its end; `afterFirstOutput` runs on the loop after the first delta.

@@ -250,15 +250,7 @@ final class TransportHarness: @unchecked Sendable {
 
     /// Runs `body` on the loop and waits for its result.
     func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
-        let result = Locked<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        loop.execute {
-            let value = body()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
+        loop.executeAndWait(body)
     }
 
     func streamable(_ url: String) -> StreamableHTTPTransport {

@@ -170,14 +170,7 @@ struct TLSClientHarness {
 
     @discardableResult
     func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
-        let result = Locked<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        group.loops[0].execute {
-            result.withLock { $0 = body() }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
+        group.loops[0].executeAndWait(body)
     }
 
     /// Runs one request to its end; also returns the HTTP version the transfer reported.

@@ -207,12 +207,7 @@ struct ClientHarness {
 
 /// Closes a test's client on its loop, then stops the loops.
 func shutDown(_ client: HTTPClient, _ group: EventLoopGroup) {
-    let closed = DispatchSemaphore(value: 0)
-    group.loops[0].execute {
-        client.close()
-        closed.signal()
-    }
-    closed.wait()
+    group.loops[0].executeAndWait { client.close() }
     group.shutdown()
 }
 

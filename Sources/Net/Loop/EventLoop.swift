@@ -1,4 +1,5 @@
 import CSystem
+import Dispatch
 import Glibc
 
 /// Something registered with an event loop that reacts to readiness of one file descriptor.
@@ -99,6 +100,21 @@ public final class EventLoop: @unchecked Sendable {
             return queue.count == 1
         }
         if wasEmpty { wake() }
+    }
+
+    /// Runs `body` on the loop thread and blocks the calling thread until it has, returning its
+    /// result. For start-up, shutdown, tools and tests, never from the loop itself (it would wait for
+    /// itself forever, so that traps).
+    public func executeAndWait<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+        precondition(!inLoop, "executeAndWait called on the loop's own thread")
+        let result = Locked<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        execute {
+            result.withLock { $0 = body() }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0! }
     }
 
     private func wake() {
