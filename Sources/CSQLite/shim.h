@@ -14,3 +14,13 @@ static inline int csqlite_configure_for_server(void) {
     if (rc != SQLITE_OK) return rc;
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
+// The WAL's length in frames after each commit, written where `frames` points (the writer's own
+// counter). Replaces SQLite's automatic checkpoint hook, which the server turns off anyway.
+static int csqlite_wal_length_hook(void *frames, sqlite3 *db, const char *name, int length) {
+    (void)db; (void)name;
+    *(int *)frames = length;
+    return SQLITE_OK;
+}
+static inline void csqlite_track_wal_length(sqlite3 *db, int *frames) {
+    sqlite3_wal_hook(db, csqlite_wal_length_hook, frames);
+}

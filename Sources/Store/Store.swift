@@ -12,7 +12,8 @@ public final class Store: Sendable {
     /// Opens (creating if needed) `directory/builderai.sqlite3`, applies pending migrations, and starts
     /// the writer. Refuses a database written by a newer binary.
     public init(directory: String, durability: Durability = .normal, loopCount: Int = 1,
-                backgroundReaders: Int = 2, writeQueueCapacity: Int = 16_384) throws(StoreError) {
+                backgroundReaders: Int = 2, writeQueueCapacity: Int = 16_384,
+                walRestartFrames: Int = 16_384) throws(StoreError) {
         try Store.createDirectory(directory)
         path = Maintenance.databasePath(inDirectory: directory)
         let connection = try SQLiteConnection(path: path, durability: durability)
@@ -25,9 +26,10 @@ public final class Store: Sendable {
         }
         // Checkpoints move off the writer thread (see Checkpointer).
         try connection.execute("PRAGMA wal_autocheckpoint=0")
-        writer = DatabaseWriter(connection: connection, capacity: writeQueueCapacity)
+        let checkpointing = WALCheckpointing(restartFrames: walRestartFrames)
+        writer = DatabaseWriter(connection: connection, capacity: writeQueueCapacity, checkpointing: checkpointing)
         readers = try DatabaseReaders(path: path, loopCount: loopCount, backgroundCount: backgroundReaders)
-        checkpointer = try Checkpointer(path: path)
+        checkpointer = try Checkpointer(path: path, coordination: checkpointing)
     }
 
     /// Commits queued writes, then closes everything.

@@ -111,6 +111,10 @@ enum StoreBench {
             print("| \(ownerNumbered ? "insert" : "append") | \(producers) | \(loops) | \(inFlight) | \(Int(rate)) | "
                 + "\(format2(percentile(sorted, 0.50))) | \(format2(percentile(sorted, 0.99))) | "
                 + "\(format2(Double(writes) / Double(max(commits, 1)))) |")
+            let checkpointing = store.writer.checkpointing
+            printError("store-write: the writer ran \(checkpointing.writerCheckpoints) checkpoints (longest "
+                + "\(format2(Double(checkpointing.longestWriterCheckpointNanoseconds) / 1e6)) ms); WAL file "
+                + "\(fileSize(store.path + "-wal") / 1_048_576) MiB")
             store.close()
             exit(0)
         } catch {
@@ -226,4 +230,10 @@ final class ProducerLoopState: @unchecked Sendable {
 final class RunFlags: Sendable {
     let measuring = Atomic<Bool>(false)
     let stopping = Atomic<Bool>(false)
+}
+
+/// A file's size in bytes (0 when it cannot be read).
+private func fileSize(_ path: String) -> Int {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int(info.st_size) : 0
 }

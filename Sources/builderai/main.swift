@@ -272,6 +272,14 @@ func registerProcessMetrics(server: ServerMetrics, store: Store) {
     metrics.gauge("builderai_db_longest_batch_seconds", "The longest write batch since start, BEGIN to the end of COMMIT") {
         [([], Double(store.writer.longestBatchNanoseconds) / 1e9)]
     }
+    metrics.gauge("builderai_db_writer_checkpoints_total",
+                  "Checkpoints the writer ran between batches so the WAL could start over") {
+        [([], Double(store.writer.checkpointing.writerCheckpoints))]
+    }
+    metrics.gauge("builderai_db_longest_writer_checkpoint_seconds",
+                  "The longest of them since start: no write batch runs meanwhile") {
+        [([], Double(store.writer.checkpointing.longestWriterCheckpointNanoseconds) / 1e9)]
+    }
 }
 
 /// The HS256 key for access tokens: BUILDERAI_JWT_SECRET when set (32+ bytes), else a random key kept

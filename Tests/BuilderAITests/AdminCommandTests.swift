@@ -67,6 +67,8 @@ import TestSupport
         #expect(metrics.stdout.contains("builderai_db_write_queue_depth"))
         #expect(metrics.stdout.contains("builderai_db_slow_batches_total "))
         #expect(metrics.stdout.contains("builderai_db_longest_batch_seconds "))
+        #expect(metrics.stdout.contains("builderai_db_writer_checkpoints_total "))
+        #expect(metrics.stdout.contains("builderai_db_longest_writer_checkpoint_seconds "))
         let audit = try curl(auth + [base + "/api/v1/admin/audit-log"])
         let actions = (audit.body["items"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
         #expect(actions.contains("admin.mcp_add") && actions.contains("admin.mcp_remove") && actions.contains("admin.mcp_restart")

@@ -13,17 +13,24 @@ public final class DatabaseWriter: Sendable {
     private let queue: BoundedQueue<WriteItem>
     private let thread: ThreadHandle
     private let stats = WriterStats()
+    /// The writer's part in keeping the WAL short (see Checkpointer).
+    public let checkpointing: WALCheckpointing
 
     /// Takes ownership of `connection` and starts the writer thread.
-    public init(connection: SQLiteConnection, capacity: Int = 16_384, maxBatch: Int = 4_096) {
+    public init(connection: SQLiteConnection, capacity: Int = 16_384, maxBatch: Int = 4_096,
+                checkpointing: WALCheckpointing = WALCheckpointing()) {
         let queue = BoundedQueue<WriteItem>(capacity: capacity)
         let handOff = ConnectionHandOff(connection)
         let stats = self.stats
         self.queue = queue
+        self.checkpointing = checkpointing
         thread = ThreadHandle(startStoreThread(name: "store-writer") {
             let db = handOff.take()
+            db.trackWALLength()
+            var side = checkpointing.writerSide()
             while let batch = queue.popBatch(limit: maxBatch) {
                 DatabaseWriter.commit(batch, on: db, stats: stats)
+                checkpointing.afterBatch(db, &side)
             }
         })
     }

@@ -72,9 +72,39 @@ public final class SQLiteConnection {
     deinit {
         for statement in statements.values { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)
+        walLengthSlot?.deallocate()
     }
 
     var rawHandle: OpaquePointer? { handle }
+
+    // MARK: WAL
+
+    /// The WAL's length in frames after this connection's last commit (0 until it commits). Only
+    /// for the connection that writes; set up by `trackWALLength`.
+    private var walLengthSlot: UnsafeMutablePointer<Int32>?
+
+    /// Starts counting the WAL's frames after every commit (SQLite's WAL hook). Turns off SQLite's
+    /// automatic checkpoints on this connection, which use the same hook.
+    func trackWALLength() {
+        guard walLengthSlot == nil else { return }
+        let slot = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        slot.initialize(to: 0)
+        walLengthSlot = slot
+        csqlite_track_wal_length(handle, slot)
+    }
+
+    /// Frames in the WAL after the last commit, when `trackWALLength` is on.
+    var walLength: Int { walLengthSlot.map { Int($0.pointee) } ?? 0 }
+
+    /// Runs a checkpoint now: (frames in the WAL, frames copied into the database), or nil when
+    /// another connection was checkpointing or a reader or writer stood in the way (SQLITE_BUSY).
+    func checkpoint(_ mode: Int32) -> (log: Int, copied: Int)? {
+        var log: Int32 = 0
+        var copied: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, mode, &log, &copied)
+        guard rc == SQLITE_OK else { return nil }
+        return (Int(log), Int(copied))
+    }
 
     private func error(_ rc: Int32, _ sql: String? = nil) -> StoreError {
         let message = String(cString: sqlite3_errmsg(handle))
