@@ -3,12 +3,19 @@
 public struct Migration: Sendable {
     public let version: Int
     public let name: String
-    public let sql: String
+    /// Runs the step inside the migration's transaction.
+    let apply: @Sendable (SQLiteConnection) throws -> Void
 
+    /// A step that is plain SQL (DDL, several statements separated by `;`).
     public init(version: Int, name: String, sql: String) {
+        self.init(version: version, name: name) { db in try db.execute(sql) }
+    }
+
+    /// A step that needs code, e.g. to read a value it then writes.
+    public init(version: Int, name: String, apply: @escaping @Sendable (SQLiteConnection) throws -> Void) {
         self.version = version
         self.name = name
-        self.sql = sql
+        self.apply = apply
     }
 }
 
@@ -20,6 +27,7 @@ public enum Migrator {
         OperationsSchema.migration,
         MarketplaceSchema.migration,
         ChatSchema.migration,
+        CheckConstraintsSchema.migration,
     ]
 
     /// The schema version this binary writes.
@@ -39,7 +47,7 @@ public enum Migrator {
         for migration in migrations where migration.version > current && migration.version <= goal {
             do {
                 try db.transaction {
-                    try db.execute(migration.sql)
+                    try migration.apply(db)
                     try db.execute("PRAGMA user_version = \(migration.version)")
                 }
             } catch let error as StoreError {
