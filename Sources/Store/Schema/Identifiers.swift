@@ -1,5 +1,6 @@
 import CCrypto
 import Glibc
+import Synchronization
 
 /// Opaque, URL-safe ids in the UUIDv7 layout: a 48-bit millisecond timestamp, then 80 random bits
 /// from libcrypto's CSPRNG, written with the 64 URL-safe characters in ASCII order (22 characters),
@@ -14,13 +15,21 @@ public enum StoreID {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { bytes in
             let milliseconds = UInt64(max(0, StoreClock.nowMilliseconds()))
             for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: milliseconds >> (40 - 8 * UInt64(i))) }
-            guard RAND_bytes(bytes.baseAddress! + 6, 10) == 1 else {
-                // The CSPRNG failing means the process cannot make safe ids or tokens at all.
-                fatalError("RAND_bytes failed: the system random source is unavailable")
-            }
+            let (high, low) = randomPool.withLock { $0.takeEightyBits() }
+            for i in 0..<8 { bytes[6 + i] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(i))) }
+            bytes[14] = UInt8(truncatingIfNeeded: low >> 8)
+            bytes[15] = UInt8(truncatingIfNeeded: low)
             return encode(UnsafeBufferPointer(bytes), alphabet: sortableAlphabet)
         }
     }
+
+    /// libcrypto's CSPRNG output fetched 4 KiB at a time. One `RAND_bytes` call costs about a
+    /// microsecond here (OpenSSL 3's DRBG behind provider dispatch and locks), and asking it for 10
+    /// bytes per stored row was 10% of the writer thread. The bytes are the same CSPRNG's; they just wait
+    /// in this buffer until used, each handed out once. (Not fork-safe the way OpenSSL's own state is:
+    /// a child forked without exec would repeat the parent's buffer. The server only spawns children
+    /// that exec at once.) Tokens and keys still call `RAND_bytes` directly.
+    private static let randomPool = Mutex(RandomPool())
 
     /// The base64url characters in ASCII order, so encoded values sort like the bytes they encode.
     private static let sortableAlphabet: StaticString = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
@@ -59,6 +68,34 @@ public enum StoreID {
             }
             return o
         }
+    }
+}
+
+/// A buffer of CSPRNG bytes, each handed out once.
+private struct RandomPool: ~Copyable {
+    private static let size = 4_096
+    private let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: RandomPool.size)
+    private var next = RandomPool.size
+
+    deinit { bytes.deallocate() }
+
+    /// 80 random bits, as 64 and 16.
+    mutating func takeEightyBits() -> (UInt64, UInt16) {
+        let count = 10
+        if next + count > RandomPool.size {
+            guard RAND_bytes(bytes, Int32(RandomPool.size)) == 1 else {
+                // The CSPRNG failing means the process cannot make safe ids or tokens at all.
+                fatalError("RAND_bytes failed: the system random source is unavailable")
+            }
+            next = 0
+        }
+        var high: UInt64 = 0
+        for i in 0..<8 { high = high << 8 | UInt64(bytes[next + i]) }
+        let low = UInt16(bytes[next + 8]) << 8 | UInt16(bytes[next + 9])
+        // Used bytes are wiped so that nothing in memory can replay an id's random part.
+        (bytes + next).update(repeating: 0, count: count)
+        next += count
+        return (high, low)
     }
 }
 
