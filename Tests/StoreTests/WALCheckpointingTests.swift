@@ -37,19 +37,9 @@ import TestSupport
 
     private func seedConversations(_ store: Store, count: Int) throws -> [String] {
         try store.writer.writeAndWait { db in
-            let now = StoreClock.nowMilliseconds()
-            let user = StoreID.make()
-            try db.run("INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       [user, "wal@example.com", "wal", "x", now, now])
-            let project = StoreID.make()
-            try db.run("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                       [project, user, "wal", now, now])
-            return try (0..<count).map { _ in
-                let id = StoreID.make()
-                try db.run("INSERT INTO conversations (id, project_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                           [id, project, now, now])
-                return id
-            }
+            let owner = try TestDatabase.user(db)
+            let project = try TestDatabase.project(db, owner: owner)
+            return try (0..<count).map { _ in try Conversation.create(db, projectID: project.id, createdBy: owner.id).id }
         }
     }
 }
