@@ -13,7 +13,7 @@ public final class Store: Sendable {
     /// the writer. Refuses a database written by a newer binary.
     public init(directory: String, durability: Durability = .normal, loopCount: Int = 1,
                 backgroundReaders: Int = 2, writeQueueCapacity: Int = 16_384,
-                walRestartFrames: Int = 16_384) throws(StoreError) {
+                walRestartFrames: Int = WALCheckpointing.defaultRestartFrames) throws(StoreError) {
         try Store.createDirectory(directory)
         path = Maintenance.databasePath(inDirectory: directory)
         let connection = try SQLiteConnection(path: path, durability: durability)

@@ -12,7 +12,7 @@ import TestSupport
     @Test func theWALStaysShortWhileTheWriterNeverPauses() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let restartFrames = 256
+        let restartFrames = 1_024
         let store = try Store(directory: directory.path, walRestartFrames: restartFrames)
         let conversations = try seedConversations(store, count: 32)
         let feeder = Feeder(store: store, conversations: conversations, total: 12_000)
@@ -20,13 +20,15 @@ import TestSupport
         #expect(feeder.finished.wait(timeout: .now() + 120) == .success)
         #expect(feeder.failed.load(ordering: .relaxed) == 0)
 
-        // Each batch of ~64 messages dirties ~40 pages (one index leaf per conversation), so these
-        // writes put well over 10,000 frames through the WAL; it must have started over instead of
-        // growing. The file keeps its largest size until the database closes.
+        // Each batch of ~64 messages dirties ~64 pages (a table and an index leaf per conversation), so
+        // these writes put well over 10,000 frames through the WAL; it must have started over instead
+        // of growing. It may pass the threshold by the batches committed while the writer waits for
+        // its turn to checkpoint (a few hundred frames each). The file keeps its largest size until the
+        // database closes.
         var info = stat()
         #expect(stat(store.path + "-wal", &info) == 0)
         let frameBytes = 4_096 + 24
-        #expect(Int(info.st_size) <= 32 + 4 * restartFrames * frameBytes, "WAL file of \(info.st_size) bytes")
+        #expect(Int(info.st_size) <= 32 + 3 * restartFrames * frameBytes, "WAL file of \(info.st_size) bytes")
         #expect(store.writer.checkpointing.writerCheckpoints >= 3)
 
         let db = try SQLiteConnection(path: store.path, readOnly: true)

@@ -54,15 +54,20 @@ final class Checkpointer: Sendable {
 
 /// What the writer and the background checkpointer share, and the writer's side of the work.
 public final class WALCheckpointing: Sendable {
-    /// The WAL length, in frames (pages), at which the writer finishes a checkpoint itself: 16,384
-    /// frames is 64 MiB with 4 KiB pages.
+    /// The WAL length, in frames (pages), at which the writer finishes a checkpoint itself.
     public let restartFrames: Int
     /// Set while the writer wants to checkpoint; the background thread skips its rounds meanwhile.
     let writerFinishing = Atomic<Bool>(false)
     private let checkpoints = Atomic<Int>(0)
     private let longest = Atomic<Int>(0)
 
-    public init(restartFrames: Int = 16_384) {
+    /// 65,536 frames: 256 MiB with 4 KiB pages. Each of the writer's checkpoints holds its batches back
+    /// for up to ~10-17 ms (what the background had not copied yet); at 16,384 frames they came 7 times
+    /// a second under 64 producers and held back over 1% of acknowledgements (p99 10.5-10.9 ms with
+    /// messages clustered by conversation), at 65,536 twice a second (p99 4.5 ms).
+    public static let defaultRestartFrames = 65_536
+
+    public init(restartFrames: Int = WALCheckpointing.defaultRestartFrames) {
         self.restartFrames = max(1, restartFrames)
     }
 

@@ -5,16 +5,22 @@ public struct Migration: Sendable {
     public let name: String
     /// Runs the step inside the migration's transaction.
     let apply: @Sendable (SQLiteConnection) throws -> Void
+    /// Rebuilds a table that other tables reference: foreign keys are off while it runs (dropping the
+    /// old table would otherwise cascade into its children), and `foreign_key_check` must find nothing
+    /// before it commits.
+    let rebuildsReferencedTable: Bool
 
     /// A step that is plain SQL (DDL, several statements separated by `;`).
-    public init(version: Int, name: String, sql: String) {
-        self.init(version: version, name: name) { db in try db.execute(sql) }
+    public init(version: Int, name: String, rebuildsReferencedTable: Bool = false, sql: String) {
+        self.init(version: version, name: name, rebuildsReferencedTable: rebuildsReferencedTable) { db in try db.execute(sql) }
     }
 
     /// A step that needs code, e.g. to read a value it then writes.
-    public init(version: Int, name: String, apply: @escaping @Sendable (SQLiteConnection) throws -> Void) {
+    public init(version: Int, name: String, rebuildsReferencedTable: Bool = false,
+                apply: @escaping @Sendable (SQLiteConnection) throws -> Void) {
         self.version = version
         self.name = name
+        self.rebuildsReferencedTable = rebuildsReferencedTable
         self.apply = apply
     }
 }
@@ -28,6 +34,7 @@ public enum Migrator {
         MarketplaceSchema.migration,
         ChatSchema.migration,
         CheckConstraintsSchema.migration,
+        ClusteredMessagesSchema.migration,
     ]
 
     /// The schema version this binary writes.
@@ -45,9 +52,19 @@ public enum Migrator {
                 + "but this builderai knows versions up to \(latest); run a newer builderai or restore a backup")
         }
         for migration in migrations where migration.version > current && migration.version <= goal {
+            // PRAGMA foreign_keys is a no-op inside a transaction, so it is switched around it.
+            if migration.rebuildsReferencedTable { try db.execute("PRAGMA foreign_keys = OFF") }
+            defer { if migration.rebuildsReferencedTable { try? db.execute("PRAGMA foreign_keys = ON") } }
             do {
                 try db.transaction {
                     try migration.apply(db)
+                    if migration.rebuildsReferencedTable {
+                        let broken = try db.query("PRAGMA foreign_key_check") { "\($0.string(0)) row \($0.int(1))" }
+                        if !broken.isEmpty {
+                            throw StoreError(kind: .foreignKeyViolation, message: "rows would break foreign keys: "
+                                + broken.prefix(5).joined(separator: ", "))
+                        }
+                    }
                     try db.execute("PRAGMA user_version = \(migration.version)")
                 }
             } catch let error as StoreError {
