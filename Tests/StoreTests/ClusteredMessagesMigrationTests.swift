@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import TestSupport
 @testable import Store
@@ -32,6 +33,8 @@ import TestSupport
         }
         let db = try SQLiteConnection(path: path)
         #expect(try Migrator.migrate(db).to == Migrator.latestVersion)
+        var wal = stat()
+        #expect(stat(path + "-wal", &wal) != 0 || wal.st_size == 0, "the rebuild's WAL was copied back and truncated")
         #expect(try TestDatabase.count(db, "SELECT count(*) FROM messages") == 100)
         #expect(try TestDatabase.count(db, "SELECT count(*) FROM messages WHERE id IN (\(ids.map { "'\($0)'" }.joined(separator: ",")))") == 100)
         #expect(try TestDatabase.count(db, "SELECT count(*) FROM usage_records WHERE message_id = ?", ids[1]) == 1)

@@ -72,6 +72,14 @@ public enum Migrator {
                                  message: "migration \(migration.version) (\(migration.name)) failed: \(error.message)")
             }
         }
-        return (current, max(current, min(goal, latest)))
+        let reached = max(current, min(goal, latest))
+        if reached > current {
+            // A migration that rebuilds a table writes all of it into the WAL (420 MB for a million
+            // messages), and the WAL file keeps its largest size. Migrations run before anything else
+            // opens the database, so copy it back and truncate it now. Best effort: a reader holding
+            // it open (another process) only leaves the file long.
+            _ = try? db.queryOne("PRAGMA wal_checkpoint(TRUNCATE)") { $0.int(0) }
+        }
+        return (current, reached)
     }
 }
