@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Net
 
 /// posix_spawnp for the bench's children (servers, CLI runs): stdin from /dev/null, stdout to
 /// `stdoutFD`, stderr to `stderrFD`, no other descriptors, and the signal mask and dispositions
@@ -15,13 +16,7 @@ func spawnChild(_ arguments: [String], environment: [String: String], stdoutFD: 
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    resetSignals(in: &attributes, ownProcessGroup: false)
     let argv = arguments.map { strdup($0) } + [nil]
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { for pointer in argv + envp { free(pointer) } }

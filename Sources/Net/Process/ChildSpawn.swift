@@ -1,6 +1,25 @@
 import CSystem
 import Glibc
 
+/// Makes spawn attributes give a child the signal state of a fresh process: nothing blocked, every
+/// disposition the default. Our threads block SIGINT/SIGTERM and we ignore SIGPIPE; both would be
+/// inherited, and a child with SIGTERM blocked outlives being told to stop. `ownProcessGroup` also
+/// starts it in a process group of its own.
+public func resetSignals(in attributes: inout posix_spawnattr_t, ownProcessGroup: Bool) {
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+    if ownProcessGroup {
+        posix_spawnattr_setpgroup(&attributes, 0)
+        flags |= POSIX_SPAWN_SETPGROUP
+    }
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+}
+
 /// posix_spawn and waitpid for `ChildProcess`: the executable looked up, three pipes made, the child
 /// started in a process group of its own with a clean signal state and only fds 0, 1 and 2.
 enum ChildSpawn {
@@ -46,16 +65,8 @@ enum ChildSpawn {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // Our threads block SIGINT/SIGTERM and we ignore SIGPIPE; both would be inherited, and a child
-        // with SIGTERM blocked outlives `terminate`. Its own group keeps a Ctrl-C on our terminal off it.
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        // Its own group keeps a Ctrl-C on our terminal off it.
+        resetSignals(in: &attributes, ownProcessGroup: true)
 
         let argv = ([options.executable] + options.arguments).map { strdup($0) } + [nil]
         let envp = options.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
