@@ -8,10 +8,10 @@ import Synchronization
 /// SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, so the writer
 /// thread paid for the copy and its fsync (10% of its time under load). Here a background connection
 /// runs PASSIVE checkpoints, which never block the writer or readers, every 5 ms while the WAL
-/// grows. But a WAL only starts over from its first frame once a checkpoint has copied *all* of it, and under a steady
-/// stream of commits the background one never catches the writer: the WAL grew by ~200 MiB a second
-/// (2.4 GiB after 10 s of the store benchmark), every frame landed on a fresh page of the file, and
-/// page lookups had ever more WAL-index segments to search. A RESTART from the background thread did
+/// grows. But a WAL only starts over from its first frame once a checkpoint has copied *all* of it,
+/// and under a steady stream of commits the background one never catches the writer: the WAL grew by
+/// ~200 MiB a second (2.4 GiB after 10 s of the store benchmark), every frame landed on a fresh page
+/// of the file, and page lookups had ever more WAL-index segments to search. A RESTART from the background thread did
 /// not help either: it waits for the write lock with the busy handler, which sleeps for milliseconds
 /// while the writer takes the lock again within microseconds. So the writer itself, once the WAL has
 /// `WALCheckpointing.restartFrames` frames, runs a PASSIVE checkpoint between two batches (nothing
