@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
 
         .target(name: "Net", dependencies: ["CSystem", "CCrypto", "CZlib", "CCurl"], swiftSettings: strict),
-        .target(name: "Store", dependencies: ["CSQLite", "CCrypto"], swiftSettings: strict),
+        .target(name: "Store", dependencies: ["CSQLite", "CCrypto", "CSystem"], swiftSettings: strict),
         .target(name: "LLM", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "MCP", dependencies: ["Net"], swiftSettings: strict),
         .target(name: "Chat", dependencies: ["Net", "Store", "LLM", "MCP"], swiftSettings: strict),

@@ -61,3 +61,18 @@ static inline int csystem_pidfd_open(pid_t pid, unsigned int flags) {
     return (int)syscall(434, pid, flags);
 #endif
 }
+#include <errno.h>
+// epoll_pwait2 (Linux 5.11): epoll_wait with a nanosecond timeout. epoll_wait's milliseconds made a
+// timer due in 0.2 ms fire after a whole millisecond, so timers on one loop fired in 1 ms bursts.
+// Returns -1 with errno ENOSYS on older kernels; the caller then falls back to epoll_wait.
+static inline int csystem_epoll_wait_nanoseconds(int epfd, struct epoll_event *events, int maxevents,
+                                                 int64_t timeout_ns) {
+#ifdef SYS_epoll_pwait2
+    struct timespec ts = { .tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000 };
+    return (int)syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout_ns < 0 ? (void *)0 : &ts,
+                        (void *)0, (size_t)0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}

@@ -1,6 +1,7 @@
 import CSystem
 import Dispatch
 import Glibc
+import Synchronization
 
 /// Something registered with an event loop that reacts to readiness of one file descriptor.
 public protocol IOHandler: AnyObject {
@@ -20,8 +21,9 @@ public protocol GracefulShutdown: AnyObject {
 /// work over with `execute`, which appends to a locked inbox and wakes the loop through an eventfd
 /// (one write per batch: only the append that finds the inbox empty writes).
 public final class EventLoop: @unchecked Sendable {
-    // Invariant: all stored properties except `inbox`, `index`, `epollFD` and `wakeFD` are read and
-    // written only on the loop thread; `inbox` is guarded by its mutex; the rest are immutable.
+    // Invariant: all stored properties except `inbox`, `thread`, `index`, `epollFD` and `wakeFD` are
+    // read and written only on the loop thread; `inbox` is guarded by its mutex, `thread` is atomic;
+    // the rest are immutable.
 
     /// Position of this loop in its group, stable for its life.
     public let index: Int
@@ -34,7 +36,8 @@ public final class EventLoop: @unchecked Sendable {
     private var nextToken: UInt32 = 1
     private var timers = TimerHeap()
     private var running = false
-    private var thread: pthread_t?
+    /// The thread running `run()` (0 before): atomic because `inLoop` reads it from any thread.
+    private let thread = Atomic<UInt>(0)
     private var events: UnsafeMutablePointer<epoll_event>
     private let maxEvents = 256
 
@@ -43,6 +46,11 @@ public final class EventLoop: @unchecked Sendable {
     /// every batch, and an idle one stops spinning after this window.
     public var busyPoll: Duration = .zero
     private var spinUntil: UInt64 = 0
+    /// Set when the loop queued a task for itself (`execute` on the loop thread): the next wait must
+    /// not sleep, and the inbox is drained without an eventfd wake-up.
+    private var tasksQueuedFromLoop = false
+    /// False once epoll_pwait2 reported ENOSYS (kernels before 5.11).
+    private var preciseWaitAvailable = true
 
     /// Monotonic nanoseconds, refreshed after every wait; cheap to read from handlers.
     public private(set) var now: UInt64 = MonotonicClock.now()
@@ -87,14 +95,21 @@ public final class EventLoop: @unchecked Sendable {
 
     /// True when called on this loop's thread.
     public var inLoop: Bool {
-        guard let thread else { return false }
-        return pthread_equal(thread, pthread_self()) != 0
+        let running = thread.load(ordering: .acquiring)
+        return running != 0 && pthread_equal(running, pthread_self()) != 0
     }
 
     // MARK: Tasks from other threads
 
     /// Runs `task` on the loop thread, soon. Safe from any thread.
     public func execute(_ task: @escaping @Sendable () -> Void) {
+        if inLoop {
+            // From the loop itself: no eventfd round trip (a write, an epoll_wait and a read); the
+            // next turn polls without sleeping and drains the inbox.
+            inbox.withLock { $0.append(task) }
+            tasksQueuedFromLoop = true
+            return
+        }
         let wasEmpty = inbox.withLock { queue in
             queue.append(task)
             return queue.count == 1
@@ -122,9 +137,12 @@ public final class EventLoop: @unchecked Sendable {
         _ = Glibc.write(wakeFD, &one, 8)
     }
 
-    private func drainInbox() {
-        var value: UInt64 = 0
-        _ = Glibc.read(wakeFD, &value, 8)
+    private func drainInbox(woken: Bool) {
+        if woken {
+            var value: UInt64 = 0
+            _ = Glibc.read(wakeFD, &value, 8)
+        }
+        tasksQueuedFromLoop = false
         let tasks = inbox.withLock { queue in
             let taken = queue
             queue.removeAll(keepingCapacity: true)
@@ -223,22 +241,34 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func waitTimeoutMilliseconds() -> Int32 {
+    /// Nanoseconds until the earliest timer (at most a minute), 0 if one is due, -1 if there is none.
+    private func waitTimeoutNanoseconds() -> Int64 {
         guard let earliest = timers.earliest else { return -1 }
         if earliest <= now { return 0 }
-        let ms = (earliest - now + 999_999) / 1_000_000
-        return Int32(min(ms, 60_000))
+        return Int64(min(earliest - now, 60_000_000_000))
+    }
+
+    /// Waits for events until `timeout` nanoseconds (-1: no limit) pass. epoll_pwait2 where the
+    /// kernel has it (5.11+), so a timer fires when due rather than at the next whole millisecond:
+    /// with epoll_wait's milliseconds, every timer due within one millisecond fired in one burst.
+    private func waitForEvents(timeout: Int64) -> Int32 {
+        if preciseWaitAvailable {
+            let n = csystem_epoll_wait_nanoseconds(epollFD, events, Int32(maxEvents), timeout)
+            if n >= 0 || errno != ENOSYS { return n }
+            preciseWaitAvailable = false
+        }
+        let milliseconds = timeout < 0 ? -1 : Int32((timeout + 999_999) / 1_000_000)
+        return epoll_wait(epollFD, events, Int32(maxEvents), milliseconds)
     }
 
     // MARK: Running
 
     /// Runs the loop on the calling thread until `stop()`.
     public func run() {
-        thread = pthread_self()
+        thread.store(pthread_self(), ordering: .releasing)
         running = true
         while running {
-            let timeout = spinUntil > now ? 0 : waitTimeoutMilliseconds()
-            let n = epoll_wait(epollFD, events, Int32(maxEvents), timeout)
+            let n = waitForEvents(timeout: spinUntil > now || tasksQueuedFromLoop ? 0 : waitTimeoutNanoseconds())
             now = MonotonicClock.now()
             if n > 0 && busyPoll > .zero { spinUntil = now &+ busyPoll.nanoseconds }
             if n < 0 {
@@ -260,7 +290,7 @@ public final class EventLoop: @unchecked Sendable {
                       tokens[slot] == UInt32(truncatingIfNeeded: data >> 32) else { continue }
                 handler.handleIO(events: events[i].events)
             }
-            if wokenUp { drainInbox() }
+            if wokenUp || tasksQueuedFromLoop { drainInbox(woken: wokenUp) }
             fireTimers()
         }
         // Release handlers and timers so that their cycles break once the loop is done.
