@@ -76,3 +76,11 @@ static inline int csystem_epoll_wait_nanoseconds(int epfd, struct epoll_event *e
     return -1;
 #endif
 }
+// Pins the calling thread to one CPU (the calibration modes). sched_setaffinity and the CPU_SET
+// macros need _GNU_SOURCE, which Swift's Glibc module lacks; the raw system call takes a plain mask.
+static inline int csystem_pin_current_thread(int cpu) {
+    unsigned long mask[16] = {0};
+    if (cpu < 0 || cpu >= (int)(8 * sizeof mask)) return -1;
+    mask[cpu / (8 * sizeof(unsigned long))] |= 1UL << (cpu % (8 * sizeof(unsigned long)));
+    return (int)syscall(SYS_sched_setaffinity, 0, sizeof mask, mask);
+}

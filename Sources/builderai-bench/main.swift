@@ -7,6 +7,7 @@ import Net
 ///   builderai-bench echo --port P [--host H] [--connections N] [--in-flight K] [--size BYTES] [--seconds S]
 ///   builderai-bench idle --port P --server-pid PID [--connections N]
 ///   builderai-bench chat-fanout|chat-load --server BIN [...]   (ChatBench.swift)
+///   builderai-bench calibrate-fanout|calibrate-relay|machine-stalls [...]   (CalibrationBench.swift)
 ///
 /// It runs on one thread (pin it with taskset), checks every echo byte for byte and in order, and prints
 /// one Markdown table row with messages/s and round-trip latency percentiles.
@@ -231,6 +232,7 @@ final class BenchDriver {
 
 signal(SIGPIPE, SIG_IGN)
 MemoryTuning.apply()
+runCalibrationModeIfAsked()
 MCPBench.runIfAsked()
 ChatBench.runIfAsked()
 APIBench.runIfAsked()

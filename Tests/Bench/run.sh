@@ -21,6 +21,28 @@ trap stop_server EXIT
 
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)"
 echo "Date: $(date -u +%Y-%m-%dT%H:%MZ); server busy-poll: ${BUSY_POLL_US} µs; ${SECONDS_PER_RUN} s per run after 1 s warm-up"
+
+# The machine's floor (CalibrationBench.swift): the fan-out and relay patterns done by code that
+# does the minimum, and the vCPU's own stalls, to read the real benchmarks' latencies against.
+echo
+echo "Machine floor: what this VM gives code that does the minimum (raw sockets, epoll, one pinned thread per"
+echo "core, no event loop, no server), measured like the chat fan-out (issue 6) and the LLM relay (issue 4)."
+echo "Stalls: a thread spinning on the TSC for 10 s with the other core idle, then one spinner per core for 10 s;"
+echo "a gap is time the spinner did not run; counts are cumulative (a 3 ms gap counts under ≥ 0.1, 0.5, 1 and 2 ms)."
+echo
+echo "| stalls | both cores busy? | core | gaps ≥ 0.1 ms | ≥ 0.5 ms | ≥ 1 ms | ≥ 2 ms | ≥ 5 ms | longest ms | time lost in gaps ≥ 20 µs % |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+$BIN/builderai-bench machine-stalls --seconds 10 || true
+echo
+echo "| fan-out floor | connections | rate | size | p50 ms | p99 ms | p99.9 ms | max ms | sender µs per send | reader CPU µs per message |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+$BIN/builderai-bench calibrate-fanout --connections 1000 --rate 50 --seconds 10 || true
+echo
+echo "| relay floor | streams | interval ms | chunks/s | reader CPU µs/chunk | p50 µs | p99 µs | p99.9 µs | max µs |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for interval in 10 20; do
+  $BIN/builderai-bench calibrate-relay --streams 1000 --interval-ms $interval || true
+done
 echo
 echo "| mode | connections | in flight | size | msgs/s | p50 µs | p99 µs | p99.9 µs | memory | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
