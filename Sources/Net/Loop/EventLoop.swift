@@ -241,11 +241,20 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Nanoseconds until the earliest timer (at most a minute), 0 if one is due, -1 if there is none.
+    /// Timers wake the loop on a grid of this many nanoseconds: a timer fires at most this late, and
+    /// timers due within one step share a wake-up. Exact deadlines cost ~15% more CPU in the chat
+    /// benchmarks (a thousand connection timers, each its own wake-up); whole milliseconds made
+    /// timers fire in 1 ms bursts.
+    static let timerGranularity: UInt64 = 250_000
+
+    /// Nanoseconds until the grid step at or after the earliest timer (at most a minute), 0 if one
+    /// is due, -1 if there is none.
     private func waitTimeoutNanoseconds() -> Int64 {
         guard let earliest = timers.earliest else { return -1 }
         if earliest <= now { return 0 }
-        return Int64(min(earliest - now, 60_000_000_000))
+        let step = EventLoop.timerGranularity
+        let wakeAt = earliest % step == 0 ? earliest : (earliest / step + 1) &* step
+        return Int64(min(wakeAt - now, 60_000_000_000))
     }
 
     /// Waits for events until `timeout` nanoseconds (-1: no limit) pass. epoll_pwait2 where the
