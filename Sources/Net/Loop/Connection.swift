@@ -111,7 +111,7 @@ public final class Connection: IOHandler, LoopTeardown {
         // full reads per wake-up, so one busy peer cannot starve the others; if it may still have
         // bytes, EPOLL_CTL_MOD below re-queues it behind them.
         for _ in 0..<4 {
-            let n = csystem_read(fd, scratch.baseAddress!, scratch.count)
+            let n = csystem_recv(fd, scratch.baseAddress!, scratch.count)
             if n > 0 {
                 if !lingering {
                     deliver(UnsafeMutableRawBufferPointer(rebasing: scratch[0..<n]))
