@@ -49,23 +49,24 @@ final class BoundedQueue<Item>: @unchecked Sendable {
     func push(_ item: Item, deadline: UInt64?) -> PushResult {
         pthread_mutex_lock(mutex)
         while !closed && items.count - head >= capacity {
-            var ts = timespec(tv_sec: Int((deadline ?? 0) / 1_000_000_000), tv_nsec: Int((deadline ?? 0) % 1_000_000_000))
-            if deadline == nil
-                || pthread_cond_timedwait(notFull, mutex, &ts) == ETIMEDOUT && items.count - head >= capacity {
-                pthread_mutex_unlock(mutex)
-                return .full
+            guard let deadline else { return unlock(returning: .full) }
+            var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            if pthread_cond_timedwait(notFull, mutex, &ts) == ETIMEDOUT && items.count - head >= capacity {
+                return unlock(returning: .full)
             }
         }
-        if closed {
-            pthread_mutex_unlock(mutex)
-            return .closed
-        }
+        if closed { return unlock(returning: .closed) }
         items.append(item)
         pthread_mutex_unlock(mutex)
         // Signalled after unlocking: a consumer woken while the mutex is still held (on the same core
         // it may preempt the producer at once) would only block on the mutex and switch back.
         pthread_cond_signal(notEmpty)
         return .accepted
+    }
+
+    private func unlock(returning result: PushResult) -> PushResult {
+        pthread_mutex_unlock(mutex)
+        return result
     }
 
     /// Waits for at least one item and takes up to `limit`; nil once closed and drained.
