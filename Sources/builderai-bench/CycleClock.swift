@@ -25,3 +25,11 @@ enum CycleClock {
         UInt32(min(Double(ticks) * nanosecondsPerTick / 100, Double(UInt32.max)))
     }
 }
+
+/// CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID), in nanoseconds: the cost of a
+/// loop or reader thread apart from the rest of the process.
+func threadCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

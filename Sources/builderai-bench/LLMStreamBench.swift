@@ -73,12 +73,6 @@ enum LLMStreamBench {
             die("llm-stream: \(error)")
         }
     }
-
-    static func threadCPUNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 }
 
 /// The router side's tallies; touched only on the router loop.

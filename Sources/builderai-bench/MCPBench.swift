@@ -297,7 +297,7 @@ private final class CallPump: @unchecked Sendable {
 
     func beginMeasuring() {
         measuring = true
-        measureStart = (CycleClock.now(), LLMStreamBench.threadCPUNanoseconds())
+        measureStart = (CycleClock.now(), threadCPUNanoseconds())
     }
 
     /// Failover rounds count every call from here, and the gaps between successes.
@@ -309,7 +309,7 @@ private final class CallPump: @unchecked Sendable {
     func stop(_ drained: DispatchSemaphore) {
         if measureStart.ticks != 0 {
             measuredTicks = CycleClock.now() &- measureStart.ticks
-            measuredCPU = LLMStreamBench.threadCPUNanoseconds() &- measureStart.cpu
+            measuredCPU = threadCPUNanoseconds() &- measureStart.cpu
         }
         if lastSuccess != 0 { longestGap = max(longestGap, CycleClock.now() &- lastSuccess) }
         measuring = false

@@ -5,8 +5,7 @@ import Testing
 /// Handing work to a loop from another thread.
 @Suite struct EventLoopTests {
     @Test func executeAndWaitRunsTheBodyOnTheLoopThreadAndReturnsItsResult() throws {
-        let group = try EventLoopGroup(loopCount: 1)
-        try group.start()
+        let group = try startedGroup()
         defer { group.shutdown() }
         let loop = group.loops[0]
         #expect(!loop.inLoop)
@@ -24,8 +23,7 @@ import Testing
 /// Work the loop hands to itself, and timers finer than a millisecond.
 @Suite struct EventLoopSelfSchedulingTests {
     @Test func tasksTheLoopQueuesForItselfRunOnALaterTurnInOrder() throws {
-        let group = try EventLoopGroup(loopCount: 1)
-        try group.start()
+        let group = try startedGroup()
         defer { group.shutdown() }
         let loop = group.loops[0]
         let log = Locked<[String]>([])
@@ -51,8 +49,7 @@ import Testing
         // 100 timers, each 100 µs after the previous one fired. epoll_wait's millisecond timeout made
         // every link wait at least 1 ms, so the chain could not finish in under 100 ms; with
         // nanosecond waits it needs about 10 ms plus wake-ups.
-        let group = try EventLoopGroup(loopCount: 1)
-        try group.start()
+        let group = try startedGroup()
         defer { group.shutdown() }
         let loop = group.loops[0]
         let finished = Locked<UInt64?>(nil)
@@ -71,4 +68,11 @@ import Testing
         #expect(end - start >= UInt64(links) * 100_000, "a timer fired before its deadline")
         #expect(end - start < UInt64(links) * 1_000_000, "timers waited for whole milliseconds: \((end - start) / 1_000_000) ms")
     }
+}
+
+/// One started loop; the caller shuts the group down.
+private func startedGroup() throws -> EventLoopGroup {
+    let group = try EventLoopGroup(loopCount: 1)
+    try group.start()
+    return group
 }

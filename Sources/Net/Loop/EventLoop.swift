@@ -257,9 +257,8 @@ public final class EventLoop: @unchecked Sendable {
         return Int64(min(wakeAt - now, 60_000_000_000))
     }
 
-    /// Waits for events until `timeout` nanoseconds (-1: no limit) pass. epoll_pwait2 where the
-    /// kernel has it (5.11+), so a timer fires when due rather than at the next whole millisecond:
-    /// with epoll_wait's milliseconds, every timer due within one millisecond fired in one burst.
+    /// Waits for events until `timeout` nanoseconds (-1: no limit) pass: epoll_pwait2 where the
+    /// kernel has it (5.11+), else epoll_wait with the timeout rounded up to whole milliseconds.
     private func waitForEvents(timeout: Int64) -> Int32 {
         if preciseWaitAvailable {
             let n = csystem_epoll_wait_nanoseconds(epollFD, events, Int32(maxEvents), timeout)
