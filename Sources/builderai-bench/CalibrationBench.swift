@@ -9,6 +9,7 @@ import Net
 ///   builderai-bench calibrate-fanout [--connections 1000] [--rate 50] [--seconds 10] [--warmup 1] [--size 120]
 ///   builderai-bench calibrate-relay  [--streams 1000] [--interval-ms 20] [--chunks 500] [--size 200]
 ///   builderai-bench machine-stalls   [--seconds 10]
+///   builderai-bench calibrate-echo   --port P
 ///
 /// - calibrate-fanout: N loopback TCP pairs. A sender thread on core 0 sends one message to every
 ///   pair `rate` times a second (absolute deadlines); the main thread on core 1 reads them with epoll.
@@ -19,6 +20,11 @@ import Net
 /// - machine-stalls: spins on the TSC and counts gaps between consecutive reads (time this thread was
 ///   not running): one spinner on core 0 with core 1 idle, then one spinner on each core at once.
 ///   Each phase lasts --seconds, so the mode takes twice that.
+/// - calibrate-echo: the least a WebSocket echo server can do, run on the calling thread until killed
+///   (`make bench` pins it to core 0 and measures it with `builderai-bench echo --server-pid`, like
+///   the real servers): level-triggered epoll, the opening handshake answered from its key alone,
+///   then per ready socket one `recv`, unmask, a server frame, one `send`. No event loop, timers,
+///   limits, UTF-8 check or buffering beyond a frame split across reads.
 ///
 /// Messages carry the TSC in their first 8 bytes. One Markdown row per run (per spinner for stalls);
 /// any error (short send, missing or extra data) goes to stderr with exit status 1.
@@ -30,6 +36,7 @@ func runCalibrationModeIfAsked() {
     case "calibrate-fanout": options = ["--connections": 1000, "--rate": 50, "--seconds": 10, "--warmup": 1, "--size": 120]
     case "calibrate-relay": options = ["--streams": 1000, "--interval-ms": 20, "--chunks": 500, "--size": 200]
     case "machine-stalls": options = ["--seconds": 10]
+    case "calibrate-echo": options = ["--port": 0]
     default: return
     }
     var i = 1
@@ -58,6 +65,9 @@ func runCalibrationModeIfAsked() {
         CalibrationBench.relay(streams: Int(options["--streams"]!), intervalMilliseconds: interval,
                                chunks: Int(options["--chunks"]!), size: Int(options["--size"]!),
                                readerCore: cores.0, writerCore: cores.1)
+    case "calibrate-echo":
+        guard let port = UInt16(exactly: options["--port"]!), port > 0 else { die("calibrate-echo needs --port") }
+        CalibrationBench.echo(port: port)
     default:
         guard options["--seconds"]! > 0 else { die("machine-stalls needs --seconds > 0") }
         CalibrationBench.stalls(seconds: options["--seconds"]!, cores: cores)
@@ -384,5 +394,153 @@ enum CalibrationBench {
         row("yes", cores.0, both[0])
         row("yes", cores.1, both[1])
         exit(0)
+    }
+
+    static func echo(port: UInt16) -> Never {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(4))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let listening = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(listener, 4096) == 0
+            }
+        }
+        guard listener >= 0, listening else { fail("cannot listen on 127.0.0.1:\(port) (errno \(errno))") }
+        let limit = min(Socket.raiseOpenFileLimit(), 1 << 20)
+        let epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        func watch(_ fd: Int32) {
+            var ev = epoll_event()
+            ev.events = EPOLLIN.rawValue
+            ev.data.fd = fd
+            guard epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 else { fail("epoll_ctl (errno \(errno))") }
+        }
+        watch(listener)
+        // Per socket (indexed by fd): bytes of an incomplete request or frame, and whether the
+        // handshake is done.
+        var pending = [[UInt8]](repeating: [], count: limit)
+        var open = [Bool](repeating: false, count: limit)
+        let capacity = 65_536
+        let input = UnsafeMutableRawPointer.allocate(byteCount: 2 * capacity, alignment: 16)
+        let output = UnsafeMutableRawPointer.allocate(byteCount: 2 * capacity, alignment: 16)
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: 256)
+
+        func drop(_ fd: Int32) {
+            close(fd)
+            open[Int(fd)] = false
+            pending[Int(fd)] = []
+        }
+        /// Answers the opening handshake once the request is complete; false if it is not yet.
+        func handshake(_ fd: Int32, _ request: [UInt8]) -> Bool {
+            guard let text = String(validating: request, as: UTF8.self), text.hasSuffix("\r\n\r\n") else { return false }
+            let key = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }?
+                .dropFirst(18).trimmingPrefix(" ")
+            guard let key else {
+                drop(fd)
+                return true
+            }
+            let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: \(WebSocketHandshake.acceptValue(forKey: String(key)))\r\n\r\n"
+            _ = Array(response.utf8).withUnsafeBytes { csystem_send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            open[Int(fd)] = true
+            return true
+        }
+
+        while true {
+            let ready = epoll_wait(epfd, events, 256, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                fail("epoll_wait (errno \(errno))")
+            }
+            for k in 0..<Int(ready) {
+                let fd = events[k].data.fd
+                if fd == listener {
+                    let client = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+                    guard client >= 0 else { continue }
+                    guard client < limit else {
+                        close(client)
+                        continue
+                    }
+                    setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(4))
+                    watch(client)
+                    continue
+                }
+                let held = pending[Int(fd)].count
+                if held > 0 { pending[Int(fd)].withUnsafeBytes { input.copyMemory(from: $0.baseAddress!, byteCount: held) } }
+                let got = csystem_recv(fd, input + held, capacity)
+                guard got > 0 else {
+                    drop(fd)
+                    continue
+                }
+                let end = held + got
+                guard open[Int(fd)] else {
+                    let request = Array(UnsafeRawBufferPointer(start: input, count: end))
+                    pending[Int(fd)] = handshake(fd, request) ? [] : request
+                    continue
+                }
+                // Client frames: FIN + opcode, MASK + 7-bit or 16-bit length, 4-byte key, payload.
+                let bytes = input.assumingMemoryBound(to: UInt8.self)
+                var offset = 0
+                var written = 0
+                var closed = false
+                while end - offset >= 6 {
+                    var length = Int(bytes[offset + 1] & 0x7F)
+                    var header = 2
+                    if length == 126 {
+                        guard end - offset >= 8 else { break }
+                        length = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+                        header = 4
+                    } else if length == 127 || bytes[offset + 1] & 0x80 == 0 || bytes[offset] & 0x0F == 0x8 {
+                        closed = true
+                        break
+                    }
+                    guard end - offset >= header + 4 + length else { break }
+                    guard written + header + length <= 2 * capacity else { break }
+                    let out = output.assumingMemoryBound(to: UInt8.self)
+                    out[written] = bytes[offset]
+                    out[written + 1] = bytes[offset + 1] & 0x7F
+                    if header == 4 {
+                        out[written + 2] = bytes[offset + 2]
+                        out[written + 3] = bytes[offset + 3]
+                    }
+                    let key = offset + header
+                    // Unmask eight bytes at a time, as any fast server does; the tail byte by byte.
+                    let mask32 = UInt64((input + key).loadUnaligned(as: UInt32.self))
+                    let mask = mask32 | mask32 << 32
+                    let source = input + key + 4
+                    let target = output + written + header
+                    var i = 0
+                    while i + 8 <= length {
+                        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ mask, toByteOffset: i, as: UInt64.self)
+                        i += 8
+                    }
+                    while i < length {
+                        out[written + header + i] = bytes[key + 4 + i] ^ bytes[key + (i & 3)]
+                        i += 1
+                    }
+                    written += header + length
+                    offset = key + 4 + length
+                }
+                if closed {
+                    drop(fd)
+                    continue
+                }
+                if written > 0 {
+                    let sent = csystem_send(fd, output, written, Int32(MSG_NOSIGNAL))
+                    guard sent == written else {
+                        drop(fd)
+                        continue
+                    }
+                }
+                if offset < end {
+                    pending[Int(fd)] = Array(UnsafeRawBufferPointer(start: input + offset, count: end - offset))
+                } else if held > 0 {
+                    pending[Int(fd)] = []
+                }
+            }
+        }
     }
 }

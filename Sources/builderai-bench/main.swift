@@ -158,6 +158,11 @@ final class BenchDriver {
     let run: BenchRun
     let baselineRSS: Int
     var clients: [BenchClient] = []
+    /// CPU ticks (100 Hz) of the server and of this process when measuring began: which side was
+    /// the bottleneck, and the server's CPU per message, a throughput ceiling that does not depend
+    /// on the load generator keeping up.
+    var serverTicksAtStart = 0
+    var ownTicksAtStart = 0
 
     init(options: BenchOptions) {
         self.options = options
@@ -194,12 +199,21 @@ final class BenchDriver {
         if options.mode == "idle" {
             let rss = residentKiB(pid: options.serverPID)
             let perConnection = Double(rss - baselineRSS) / Double(options.connections)
-            print("| idle | \(options.connections) | - | - | - | - | - | - | \(format2(perConnection)) KiB/conn (server RSS \(baselineRSS) → \(rss) KiB) | \(run.failedHandshakes) |")
+            print("| idle | \(options.connections) | - | - | - | - | - | - | \(format2(perConnection)) KiB/conn (server RSS \(baselineRSS) → \(rss) KiB) | - | - | - | \(run.failedHandshakes) |")
         } else {
             let sorted = run.latencies.sorted()
             let rate = Double(run.completed) / options.seconds
+            let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+            let ownPercent = Double(ChatServerProcess.cpuTicks(getpid()) - ownTicksAtStart) / ticksPerSecond / options.seconds * 100
+            var serverColumns = "- | -"
+            if options.serverPID > 0 {
+                let serverSeconds = Double(ChatServerProcess.cpuTicks(options.serverPID) - serverTicksAtStart) / ticksPerSecond
+                let perMessage = run.completed > 0 ? serverSeconds / Double(run.completed) * 1e6 : 0
+                serverColumns = "\(Int((serverSeconds / options.seconds * 100).rounded()))% | \(format2(perMessage))"
+            }
             print("| echo | \(options.connections) | \(options.inFlight) | \(options.size) B | \(Int(rate)) | "
-                + "\(format2(percentile(sorted, 0.50))) | \(format2(percentile(sorted, 0.99))) | \(format2(percentile(sorted, 0.999))) | - | \(run.errors + run.failedHandshakes) |")
+                + "\(format2(percentile(sorted, 0.50))) | \(format2(percentile(sorted, 0.99))) | \(format2(percentile(sorted, 0.999))) | - | "
+                + "\(serverColumns) | \(Int(ownPercent.rounded()))% | \(run.errors + run.failedHandshakes) |")
         }
     }
 
@@ -217,6 +231,8 @@ final class BenchDriver {
             for client in clients { client.beginEcho() }
             loop.schedule(after: .milliseconds(Int(options.warmup * 1000))) {
                 self.run.measuring = true
+                if self.options.serverPID > 0 { self.serverTicksAtStart = ChatServerProcess.cpuTicks(self.options.serverPID) }
+                self.ownTicksAtStart = ChatServerProcess.cpuTicks(getpid())
                 self.loop.schedule(after: .milliseconds(Int(self.options.seconds * 1000))) {
                     self.run.measuring = false
                     self.report()

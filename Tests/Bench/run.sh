@@ -44,15 +44,31 @@ for interval in 10 20; do
   $BIN/builderai-bench calibrate-relay --streams 1000 --interval-ms $interval || true
 done
 echo
-echo "| mode | connections | in flight | size | msgs/s | p50 µs | p99 µs | p99.9 µs | memory | errors |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "Server CPU is the server process's utime + stime over the measured seconds (100 Hz ticks); server µs/msg"
+echo "is that divided by the echoes completed: the server's ceiling on one core is about 1,000,000 / it, whether or"
+echo "not the load generator (its own CPU in the next column) kept up."
+echo
+echo "| mode | connections | in flight | size | msgs/s | p50 µs | p99 µs | p99.9 µs | memory | server CPU | server µs/msg | generator CPU | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 start_server "$BUSY_POLL_US"
 for size in 32 4096; do
   for conns in 1 100 1000; do
-    taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections "$conns" --in-flight 1 --size "$size" --seconds "$SECONDS_PER_RUN"
+    taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections "$conns" --in-flight 1 --size "$size" --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID"
   done
 done
-taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections 100 --in-flight 8 --size 32 --seconds "$SECONDS_PER_RUN"
+taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections 100 --in-flight 8 --size 32 --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID"
+stop_server
+# The floor: the least a WebSocket echo server can do (CalibrationBench.echo: epoll, recv, unmask,
+# send), on core 0 and measured by the same generator. A server's msgs/s here can be at most
+# 1,000,000 / (its µs per message), and no server gets below the floor's µs per message.
+PORT=$(free_port)
+taskset -c 0 $BIN/builderai-bench calibrate-echo --port "$PORT" &
+SERVER_PID=$!
+sleep 0.5
+for conns in 100 1000; do
+  taskset -c 1 $BIN/builderai-bench echo --port "$PORT" --connections "$conns" --in-flight 1 --size 32 --seconds "$SECONDS_PER_RUN" --server-pid "$SERVER_PID" \
+    | sed 's/^| echo |/| echo floor |/'
+done
 stop_server
 # Idle memory on a fresh server, so earlier runs' buffers do not count.
 start_server "$BUSY_POLL_US"
