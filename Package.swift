@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "WebClient", dependencies: ["Net"], resources: [.copy("Assets")], swiftSettings: strict),
         .executableTarget(name: "builderai", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP", "Chat", "API", "WebClient"],
                           swiftSettings: strict),
-        .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "Net", "Store", "LLM", "MCP"], swiftSettings: strict),
+        .executableTarget(name: "builderai-bench", dependencies: ["CSystem", "CCurl", "Net", "Store", "LLM", "MCP"], swiftSettings: strict),
 
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strict),

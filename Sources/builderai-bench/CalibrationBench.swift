@@ -10,6 +10,7 @@ import Net
 ///   builderai-bench calibrate-relay  [--streams 1000] [--interval-ms 20] [--chunks 500] [--size 200]
 ///   builderai-bench machine-stalls   [--seconds 10]
 ///   builderai-bench calibrate-echo   --port P
+///   builderai-bench calibrate-curl-relay [--streams 1000] [--interval-ms 20] [--chunks 500]  (CalibrationCurlRelay.swift)
 ///
 /// - calibrate-fanout: N loopback TCP pairs. A sender thread on core 0 sends one message to every
 ///   pair `rate` times a second (absolute deadlines); the main thread on core 1 reads them with epoll.
@@ -37,6 +38,7 @@ func runCalibrationModeIfAsked() {
     case "calibrate-relay": options = ["--streams": 1000, "--interval-ms": 20, "--chunks": 500, "--size": 200]
     case "machine-stalls": options = ["--seconds": 10]
     case "calibrate-echo": options = ["--port": 0]
+    case "calibrate-curl-relay": options = ["--streams": 1000, "--interval-ms": 20, "--chunks": 500]
     default: return
     }
     var i = 1
@@ -65,6 +67,12 @@ func runCalibrationModeIfAsked() {
         CalibrationBench.relay(streams: Int(options["--streams"]!), intervalMilliseconds: interval,
                                chunks: Int(options["--chunks"]!), size: Int(options["--size"]!),
                                readerCore: cores.0, writerCore: cores.1)
+    case "calibrate-curl-relay":
+        guard Int(options["--interval-ms"]!) > 0, Int(options["--chunks"]!) > 0, Int(options["--streams"]!) > 0 else {
+            die("calibrate-curl-relay needs --streams, --interval-ms and --chunks > 0")
+        }
+        CalibrationBench.curlRelay(streams: Int(options["--streams"]!), intervalMilliseconds: Int(options["--interval-ms"]!),
+                                   chunks: Int(options["--chunks"]!), readerCore: cores.0, writerCore: cores.1)
     case "calibrate-echo":
         guard let port = UInt16(exactly: options["--port"]!), port > 0 else { die("calibrate-echo needs --port") }
         CalibrationBench.echo(port: port)

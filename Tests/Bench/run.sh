@@ -40,8 +40,11 @@ $BIN/builderai-bench calibrate-fanout --connections 1000 --rate 50 --seconds 10 
 echo
 echo "| relay floor | streams | interval ms | chunks/s | reader CPU µs/chunk | p50 µs | p99 µs | p99.9 µs | max µs |"
 echo "|---|---|---|---|---|---|---|---|---|"
+# The same pattern through libcurl's multi interface and nothing else (CalibrationCurlRelay.swift):
+# the least a relay on libcurl can cost, between the raw reads above and llm-stream (issue 4) below.
 for interval in 10 20; do
   $BIN/builderai-bench calibrate-relay --streams 1000 --interval-ms $interval || true
+  $BIN/builderai-bench calibrate-curl-relay --streams 1000 --interval-ms $interval || true
 done
 echo
 echo "Server CPU is the server process's utime + stime over the measured seconds (100 Hz ticks); server µs/msg"
