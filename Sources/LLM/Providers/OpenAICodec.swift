@@ -130,6 +130,9 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
     private var calls: [Int: Call] = [:]
     private var stopReason: StopReason?
     private var done = false
+    /// Plain text chunks go through `OpenAITextChunk` (no JSON tree); false only in the tests that
+    /// check both paths agree.
+    var readsTextChunksDirectly = true
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {
         guard !done else { return [] }
@@ -138,6 +141,9 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
         if data == "[DONE]" {
             done = true
             return [stopReason.map { .finished($0) } ?? .error(.network("stream ended early"))]
+        }
+        if readsTextChunksDirectly, let text = OpenAITextChunk.text(data) {
+            return text.isEmpty ? [] : [.textDelta(text)]
         }
         guard let json = try? JSONValue.parse(data) else {
             done = true

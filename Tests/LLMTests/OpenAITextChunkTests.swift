@@ -1,0 +1,78 @@
+import Testing
+@testable import LLM
+
+/// `OpenAITextChunk` reads plain text chunks without a JSON tree; these check which chunks it takes,
+/// and that the decoder means the same thing by every chunk with the direct reading on and off.
+@Suite struct OpenAITextChunkTests {
+    static let prefix = #"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":"#
+    static let suffix = #","logprobs":null,"finish_reason":null}],"usage":null}"#
+
+    static func chunk(delta: String) -> String { prefix + delta + suffix }
+
+    /// Chunks the direct reading takes, with the text it must find.
+    static let taken: [(String, String)] = [
+        (chunk(delta: #"{"content":"Hello"}"#), "Hello"),
+        (chunk(delta: #"{"role":"assistant","content":""}"#), ""),
+        (chunk(delta: #"{"content":" wörld 👋"}"#), " wörld 👋"),
+        (chunk(delta: #"{"content":null}"#), ""),
+        (chunk(delta: "{}"), ""),
+        (#"  { "choices" : [ { "delta" : { "content" : "spaced" } , "index" : 0 } ] }  "#, "spaced"),
+        (#"{"choices":[{"index":0,"delta":{"content":"x"}}],"service_tier":"default","obfuscation":"abc","system_fingerprint":null}"#, "x"),
+    ]
+
+    /// Chunks it must leave to the general path: anything with more meaning, or not the plain shape.
+    static let leftToTheGeneralPath: [String] = [
+        chunk(delta: #"{"content":"line\nbreak"}"#),                      // an escape
+        chunk(delta: #"{"content":"quote \"x\""}"#),
+        chunk(delta: #"{"content":"\u00e9"}"#),
+        chunk(delta: #"{"refusal":"I can't"}"#),
+        chunk(delta: #"{"content":null,"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}"#),
+        chunk(delta: #"{"content":"a","content":"b"}"#),                  // a repeated key
+        chunk(delta: #"{"content":5}"#),
+        prefix + #"{"content":"a"},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#,
+        prefix + #"{"content":"a"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+        prefix + #"{"content":"a"},"logprobs":null,"finish_reason":null},{"index":1,"delta":{"content":"b"}}]}"#,
+        #"{"choices":[{"index":1,"delta":{"content":"a"}}]}"#,
+        #"{"choices":[{"index":01,"delta":{"content":"a"}}]}"#,
+        #"{"choices":[{"index":0}]}"#,                                      // no delta
+        #"{"choices":[]}"#,
+        #"{"id":"x"}"#,                                                     // no choices
+        #"{"error":{"message":"boom","type":"server_error"}}"#,
+        #"{"choices":[{"index":0,"delta":{"content":"a"}}]} trailing"#,
+        #"{"choices":[{"index":0,"delta":{"content":"a"}}],"created":1.5}"#,
+        #"{"choices":[{"index":0,"delta":{"content":"a"}}],"extra":true}"#,
+        #"{"choices":[{"index":0,"delta":{"content":"a"}}]"#,               // cut short
+        #"{"choices":[{"index":0,"delta":{"content":"a"#,
+        "",
+        "[1]",
+    ]
+
+    @Test func takesPlainTextChunksAndFindsTheirText() {
+        for (chunk, text) in Self.taken {
+            #expect(OpenAITextChunk.text(chunk) == text, "\(chunk)")
+        }
+    }
+
+    @Test func leavesEveryOtherChunkToTheGeneralPath() {
+        for chunk in Self.leftToTheGeneralPath {
+            #expect(OpenAITextChunk.text(chunk) == nil, "\(chunk)")
+        }
+    }
+
+    /// Every chunk above, and every prefix of each (a cut chunk must never be taken as another one),
+    /// decoded twice: the decoder's events are the same whichever path read it.
+    @Test func theDecoderMeansTheSameWithAndWithoutTheDirectReading() {
+        var chunks = Self.taken.map(\.0) + Self.leftToTheGeneralPath
+        for chunk in chunks where chunk.count < 400 {
+            for length in 0..<chunk.count { chunks.append(String(chunk.prefix(length))) }
+        }
+        for chunk in chunks {
+            var direct = OpenAIStreamDecoder()
+            var general = OpenAIStreamDecoder()
+            general.readsTextChunksDirectly = false
+            let event = StreamChunk(event: nil, data: chunk)
+            #expect(direct.decode(event) == general.decode(event), "\(chunk)")
+            #expect(direct.finish() == general.finish(), "\(chunk)")
+        }
+    }
+}
