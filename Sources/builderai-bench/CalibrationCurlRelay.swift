@@ -16,7 +16,8 @@ extension CalibrationBench {
     /// on the reader thread.
     final class CurlReader {
         let epfd: Int32
-        var timeoutMilliseconds = -1
+        /// When curl's one-shot timer is due (MonotonicClock nanoseconds), or .max when it has none.
+        var timerDue = UInt64.max
         var latencies: UnsafeMutablePointer<UInt64>
         var recorded = 0
         let capacity: Int
@@ -162,7 +163,8 @@ extension CalibrationBench {
         }
         ccurl_multi_setopt_ptr(multi, CURLMOPT_TIMERDATA, me)
         ccurl_multi_setopt_timer_callback(multi) { _, milliseconds, userp in
-            Unmanaged<CurlReader>.fromOpaque(userp!).takeUnretainedValue().timeoutMilliseconds = milliseconds
+            Unmanaged<CurlReader>.fromOpaque(userp!).takeUnretainedValue().timerDue =
+                milliseconds < 0 ? .max : MonotonicClock.now() + UInt64(milliseconds) * 1_000_000
             return 0
         }
         ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 1024)
@@ -190,11 +192,14 @@ extension CalibrationBench {
         let cpuStart = threadCPUNanoseconds()
         curl_multi_socket_action(multi, -1, 0, &running)  // -1: CURL_SOCKET_TIMEOUT, a macro
         while running > 0 {
-            let ready = epoll_wait(epfd, events, Int32(maxEvents), Int32(clamping: reader.timeoutMilliseconds))
+            var timeout: Int32 = -1
+            if reader.timerDue != .max {
+                let now = MonotonicClock.now()
+                timeout = reader.timerDue <= now ? 0 : Int32(clamping: (reader.timerDue - now + 999_999) / 1_000_000)
+            }
+            let ready = epoll_wait(epfd, events, Int32(maxEvents), timeout)
             if ready < 0 && errno != EINTR { fail("epoll_wait (errno \(errno))") }
-            if ready <= 0 {
-                curl_multi_socket_action(multi, -1, 0, &running)
-            } else {
+            if ready > 0 {
                 for k in 0..<Int(ready) {
                     let mask = events[k].events
                     var flags: Int32 = 0
@@ -203,6 +208,11 @@ extension CalibrationBench {
                     if mask & EPOLLERR.rawValue != 0 { flags |= CURL_CSELECT_ERR }
                     curl_multi_socket_action(multi, events[k].data.fd, flags, &running)
                 }
+            }
+            // The timer is one-shot: curl sets the next one from inside this call if it needs one.
+            if reader.timerDue != .max && reader.timerDue <= MonotonicClock.now() {
+                reader.timerDue = .max
+                curl_multi_socket_action(multi, -1, 0, &running)
             }
             var queued: Int32 = 0
             while let message = curl_multi_info_read(multi, &queued) {
