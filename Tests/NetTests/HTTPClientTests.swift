@@ -82,6 +82,40 @@ import Testing
         }
     }
 
+    /// A server that writes a response's head and body apart without TCP_NODELAY (Python's
+    /// http.server here, uvicorn under the official MCP SDK) holds the body under Nagle until the
+    /// head is acknowledged, and right after a request Linux delays that ACK (ping-pong mode, 40 ms
+    /// or more): every exchange took 44 ms. When the head arrives the client must have left
+    /// ping-pong mode (`getsockopt(TCP_QUICKACK)` reads 1 outside it), which sends the ACK at once.
+    /// The control does the same exchanges on a plain socket and finds it in ping-pong mode when
+    /// each head arrives, so the check can fail. (After a whole exchange both read 1 again: the
+    /// delayed-ACK timer leaves ping-pong mode when it fires.)
+    @Test func aResponseHeadIsAcknowledgedAtOnceNotAfterTheDelayedACKTimer() throws {
+        try withClient { harness in
+            let request = HTTPClientRequest(method: "POST", url: harness.url("/echo"), body: Array("ping".utf8))
+            for round in 1...4 {
+                let recorder = harness.run(request)
+                #expect(recorder.succeeded)
+                #expect(recorder.snapshot.quickAckAtHead == 1, "round \(round): still in ping-pong mode at the head")
+            }
+            #expect(try harness.peer.stats()["accepted"] == 1)
+
+            // Control: the same exchanges on a plain blocking socket, checked as each head arrives.
+            let fd = try Socket.connect(to: try SocketAddress(host: "127.0.0.1", port: harness.peer.port))
+            defer { close(fd) }
+            var pending = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&pending, 1, 5_000)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+            let raw = Array("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nping".utf8)
+            var modes: [Int32] = []
+            for _ in 1...4 {
+                #expect(raw.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == raw.count)
+                #expect(readOneResponse(fd) { modes.append(quickAckMode(fd)) })
+            }
+            #expect(modes.dropFirst() == [0, 0, 0], "the kernel did not delay the ACKs of a plain socket: this test proves nothing here")
+        }
+    }
+
     @Test func aClosedPortFailsWithAConnectError() throws {
         let listener = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
         let port = Socket.localAddress(listener)?.port ?? 1
@@ -221,6 +255,37 @@ func withClient(_ body: (ClientHarness) throws -> Void) throws {
     try body(ClientHarness(group: group, client: client, peer: peer))
 }
 
+/// TCP_QUICKACK as Linux reports it: 1 outside ping-pong (delayed-ACK) mode, 0 inside it.
+func quickAckMode(_ fd: Int32) -> Int32 {
+    var value: Int32 = -1
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &value, &length) == 0 else { return -1 }
+    return value
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body from a blocking socket, calling
+/// `atHead` once its head has arrived.
+func readOneResponse(_ fd: Int32, atHead: () -> Void) -> Bool {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    var sawHead = false
+    while true {
+        if let end = bytes.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound {
+            if !sawHead {
+                sawHead = true
+                atHead()
+            }
+            let head = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
+            guard let field = head.range(of: "content-length:") else { return false }
+            let length = Int(head[field.upperBound...].prefix { $0.isNumber || $0 == " " }.filter(\.isNumber)) ?? -1
+            if bytes.count >= end + length { return length >= 0 }
+        }
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return false }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+}
+
 /// Records what a transfer delivered, for the test thread to inspect.
 final class Recorder: HTTPClientDelegate, @unchecked Sendable {
     // Invariant: mutable state lives in `state` and `transferForCancel`, both behind locks; the
@@ -233,6 +298,8 @@ final class Recorder: HTTPClientDelegate, @unchecked Sendable {
         var chunkTimes: [Double] = []
         var error: HTTPClientError??
         var completions = 0
+        /// `getsockopt(TCP_QUICKACK)` on the transfer's socket when the head was delivered.
+        var quickAckAtHead: Int32?
     }
 
     let state = Locked(State())
@@ -244,7 +311,10 @@ final class Recorder: HTTPClientDelegate, @unchecked Sendable {
     init(cancelOnFirstChunk: Bool = false) { self.cancelOnFirstChunk = cancelOnFirstChunk }
 
     func didReceiveHead(status: Int, headers: [(name: String, value: String)]) {
+        let socket = transferForCancel.withLock { $0 }?.socket ?? -1
+        let quickAck = socket >= 0 ? quickAckMode(socket) : nil
         state.withLock {
+            $0.quickAckAtHead = quickAck
             $0.status = status
             $0.headCount += 1
             $0.headers = headers

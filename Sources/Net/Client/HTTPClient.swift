@@ -173,7 +173,10 @@ public final class HTTPClient: @unchecked Sendable {
         loop.schedule(at: loop.now) { transfer.complete(error) }
     }
 
-    fileprivate func watch(_ fd: curl_socket_t, what: Int32) {
+    fileprivate func watch(_ fd: curl_socket_t, what: Int32, for easy: UnsafeMutableRawPointer?) {
+        // curl reports a socket again for every transfer that starts using it (a reused connection
+        // included), so this keeps each transfer's socket current for `acknowledgeNow`.
+        if what != CURL_POLL_REMOVE, let easy, let transfer = transfers[easy] { transfer.socket = fd }
         if what == CURL_POLL_REMOVE {
             if sockets.removeValue(forKey: fd) != nil { loop.deregister(fd) }
             return
@@ -237,7 +240,7 @@ private final class CurlSocket: IOHandler {
 private func curlSocketCallback(_ easy: UnsafeMutableRawPointer?, _ fd: curl_socket_t, _ what: Int32,
                                 _ userp: UnsafeMutableRawPointer?, _ socketp: UnsafeMutableRawPointer?) -> Int32 {
     guard let userp else { return -1 }
-    Unmanaged<HTTPClient>.fromOpaque(userp).takeUnretainedValue().watch(fd, what: what)
+    Unmanaged<HTTPClient>.fromOpaque(userp).takeUnretainedValue().watch(fd, what: what, for: easy)
     return 0
 }
 
