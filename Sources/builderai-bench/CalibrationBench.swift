@@ -311,37 +311,13 @@ enum CalibrationBench {
         pin(readerCore)
         let targets = pairs.accepted
         let thread = startPinned("calib-writer", core: writerCore) {
-            let period = UInt64(Double(intervalMilliseconds) * 1e6 / tick)
-            let start = csystem_cycle_counter() + UInt64(5e6 / tick)
-            var next = (0..<streams).map { _ in start + UInt64.random(in: 0..<period) }
-            var written = [Int](repeating: 0, count: streams)
-            var remaining = streams
             var message = [UInt8](repeating: UInt8(ascii: "x"), count: size)
             message.withUnsafeMutableBytes { raw in
                 let base = raw.baseAddress!
-                while remaining > 0 {
-                    let now = csystem_cycle_counter()
-                    var soonest = UInt64.max
-                    for i in 0..<streams where written[i] < chunks {
-                        if next[i] <= now {
-                            base.storeBytes(of: csystem_cycle_counter(), as: UInt64.self)
-                            let sent = csystem_send(targets[i], base, size, Int32(MSG_NOSIGNAL))
-                            guard sent == size else { fail("short send: \(sent) of \(size) bytes (errno \(errno))") }
-                            next[i] += period
-                            written[i] += 1
-                            if written[i] == chunks {
-                                remaining -= 1
-                                continue
-                            }
-                        }
-                        soonest = min(soonest, next[i])
-                    }
-                    // Sleep until 50 µs before the next due chunk; shorter waits are not worth a sleep.
-                    let after = csystem_cycle_counter()
-                    if remaining > 0 && soonest > after {
-                        let left = Double(soonest - after) * tick
-                        if left > 60_000 { sleep(nanoseconds: UInt64(left - 50_000), absolute: false) }
-                    }
+                pacedWrites(streams: streams, intervalMilliseconds: intervalMilliseconds, chunks: chunks) { i in
+                    base.storeBytes(of: csystem_cycle_counter(), as: UInt64.self)
+                    let sent = csystem_send(targets[i], base, size, Int32(MSG_NOSIGNAL))
+                    guard sent == size else { fail("short send: \(sent) of \(size) bytes (errno \(errno))") }
                 }
             }
         }
@@ -355,6 +331,41 @@ enum CalibrationBench {
         print("| relay floor | \(streams) | \(intervalMilliseconds) | \(Int((count / span).rounded())) | "
             + "\(format2(Double(reads.cpuNanoseconds) / count / 1e3)) | \(us(0.5)) | \(us(0.99)) | \(us(0.999)) | \(us(1)) |")
         exit(0)
+    }
+
+    /// Calls `write(stream)` for every stream once per interval, each stream at a random fixed phase
+    /// (absolute deadlines, no drift), until each has had `chunks`; then `finished(stream)`. Sleeps
+    /// until 50 µs before the next due write: shorter waits are not worth a sleep.
+    static func pacedWrites(streams: Int, intervalMilliseconds: Int, chunks: Int,
+                            write: (Int) -> Void, finished: (Int) -> Void = { _ in }) {
+        let tick = CycleClock.nanosecondsPerTick
+        let period = UInt64(Double(intervalMilliseconds) * 1e6 / tick)
+        let start = csystem_cycle_counter() + UInt64(5e6 / tick)
+        var next = (0..<streams).map { _ in start + UInt64.random(in: 0..<period) }
+        var written = [Int](repeating: 0, count: streams)
+        var remaining = streams
+        while remaining > 0 {
+            let now = csystem_cycle_counter()
+            var soonest = UInt64.max
+            for i in 0..<streams where written[i] < chunks {
+                if next[i] <= now {
+                    write(i)
+                    next[i] += period
+                    written[i] += 1
+                    if written[i] == chunks {
+                        finished(i)
+                        remaining -= 1
+                        continue
+                    }
+                }
+                soonest = min(soonest, next[i])
+            }
+            let after = csystem_cycle_counter()
+            if remaining > 0 && soonest > after {
+                let left = Double(soonest - after) * tick
+                if left > 60_000 { sleep(nanoseconds: UInt64(left - 50_000), absolute: false) }
+            }
+        }
     }
 
     static func stalls(seconds: Double, cores: (Int32, Int32)) -> Never {

@@ -57,7 +57,7 @@ extension CalibrationBench {
     }
 
     static func curlRelay(streams: Int, intervalMilliseconds: Int, chunks: Int, readerCore: Int32, writerCore: Int32) -> Never {
-        let tick = CycleClock.nanosecondsPerTick
+        _ = CycleClock.nanosecondsPerTick  // calibrated before the writer starts: the first use sleeps 100 ms
         guard curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK else { fail("curl_global_init failed") }
         let limit = Socket.raiseOpenFileLimit()
         guard limit >= 2 * streams + 16 else { fail("\(streams) streams need \(2 * streams + 16) open files; the limit is \(limit)") }
@@ -104,43 +104,21 @@ extension CalibrationBench {
                 let data = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t=\(padded)\"},\"finish_reason\":null}]}\n\n"
                 return Array((String(data.utf8.count, radix: 16) + "\r\n" + data + "\r\n").utf8)
             }
-            let period = UInt64(Double(intervalMilliseconds) * 1e6 / tick)
-            let start = csystem_cycle_counter() + UInt64(5e6 / tick)
-            var next = (0..<streams).map { _ in start + UInt64.random(in: 0..<period) }
-            var written = [Int](repeating: 0, count: streams)
-            var remaining = streams
-            let stampOffset = event(0).firstRange(of: Array("t=".utf8))!.upperBound
             var message = event(0)
+            let stampOffset = message.firstRange(of: Array("t=".utf8))!.upperBound
             let end = Array("0\r\n\r\n".utf8)
-            while remaining > 0 {
-                let now = csystem_cycle_counter()
-                var soonest = UInt64.max
-                for i in 0..<streams where written[i] < chunks {
-                    if next[i] <= now {
-                        // Write the stamp's 20 digits in place.
-                        var stamp = csystem_cycle_counter()
-                        for d in stride(from: stampOffset + 19, through: stampOffset, by: -1) {
-                            message[d] = UInt8(48 + stamp % 10)
-                            stamp /= 10
-                        }
-                        let sent = message.withUnsafeBytes { csystem_send(targets[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                        guard sent == message.count else { fail("short send: \(sent) of \(message.count) bytes (errno \(errno))") }
-                        next[i] += period
-                        written[i] += 1
-                        if written[i] == chunks {
-                            _ = end.withUnsafeBytes { csystem_send(targets[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                            remaining -= 1
-                            continue
-                        }
-                    }
-                    soonest = min(soonest, next[i])
+            pacedWrites(streams: streams, intervalMilliseconds: intervalMilliseconds, chunks: chunks, write: { i in
+                // Write the stamp's 20 digits in place.
+                var stamp = csystem_cycle_counter()
+                for d in stride(from: stampOffset + 19, through: stampOffset, by: -1) {
+                    message[d] = UInt8(48 + stamp % 10)
+                    stamp /= 10
                 }
-                let after = csystem_cycle_counter()
-                if remaining > 0 && soonest > after {
-                    let left = Double(soonest - after) * tick
-                    if left > 60_000 { sleep(nanoseconds: UInt64(left - 50_000), absolute: false) }
-                }
-            }
+                let sent = message.withUnsafeBytes { csystem_send(targets[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent == message.count else { fail("short send: \(sent) of \(message.count) bytes (errno \(errno))") }
+            }, finished: { i in
+                _ = end.withUnsafeBytes { csystem_send(targets[i], $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            })
             for fd in targets { close(fd) }
         }
 
