@@ -41,6 +41,8 @@ import Testing
         #"{"choices":[{"index":0,"delta":{"content":"a"}}]} trailing"#,
         #"{"choices":[{"index":0,"delta":{"content":"a"}}],"created":1.5}"#,
         #"{"choices":[{"index":0,"delta":{"content":"a"}}],"extra":true}"#,
+        #"{"choices":[{"index":0,"delta":{"content":"a"}}],"modal":"x"}"#,  // as long as "model", not it
+        #"{"choices":[{"index":0,"delta":{"content":"a"}}],"":"x"}"#,
         #"{"choices":[{"index":0,"delta":{"content":"a"}}]"#,               // cut short
         #"{"choices":[{"index":0,"delta":{"content":"a"#,
         "",

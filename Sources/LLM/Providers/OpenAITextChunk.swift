@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reads the common Chat Completions chunk, a text delta and nothing else to act on, straight from
 /// its bytes, without building a JSON tree: at 50,000 chunks/s the tree's dictionaries, strings and
 /// reference counting were a large part of the relay's own cost (docs/performance.md, issue 4).
@@ -36,8 +38,8 @@ enum OpenAITextChunk {
             guard object({ reader, key in
                 guard seen.insert(key) else { return false }
                 switch key {
-                case .id, .object, .model, .obfuscation: return reader.string() != nil
-                case .systemFingerprint, .serviceTier: return reader.null() || reader.string() != nil
+                case .id, .object, .model, .obfuscation: return reader.skipString()
+                case .systemFingerprint, .serviceTier: return reader.null() || reader.skipString()
                 case .created: return reader.digits()
                 case .usage: return reader.null()
                 case .choices:
@@ -76,7 +78,7 @@ enum OpenAITextChunk {
             guard object({ reader, key in
                 guard seen.insert(key) else { return false }
                 switch key {
-                case .role: return reader.string() != nil
+                case .role: return reader.skipString()
                 case .content:
                     if reader.null() { return true }
                     guard let value = reader.string() else { return false }
@@ -93,7 +95,7 @@ enum OpenAITextChunk {
             guard consume(UInt8(ascii: "{")) else { return false }
             if consume(UInt8(ascii: "}")) { return true }
             repeat {
-                guard skipWhitespace(), let name = string(), consume(UInt8(ascii: ":")), skipWhitespace() else { return false }
+                guard skipWhitespace(), let name = rawString(), consume(UInt8(ascii: ":")), skipWhitespace() else { return false }
                 guard let key = Key(name: name), member(&self, key) else { return false }
             } while consume(UInt8(ascii: ","))
             return consume(UInt8(ascii: "}"))
@@ -101,6 +103,14 @@ enum OpenAITextChunk {
 
         /// A string with no escapes and no control characters (else nil: the general path decides).
         mutating func string() -> String? {
+            rawString().map { String(decoding: $0, as: UTF8.self) }
+        }
+
+        /// `string()` for values that are only checked, not kept: no String is made.
+        mutating func skipString() -> Bool { rawString() != nil }
+
+        /// The bytes between the quotes of a string with no escapes and no control characters.
+        mutating func rawString() -> UnsafeBufferPointer<UInt8>? {
             guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { return nil }
             let start = offset + 1
             var end = start
@@ -108,7 +118,7 @@ enum OpenAITextChunk {
                 let byte = bytes[end]
                 if byte == UInt8(ascii: "\"") {
                     offset = end + 1
-                    return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                    return UnsafeBufferPointer(rebasing: bytes[start..<end])
                 }
                 if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
                 end += 1
@@ -167,25 +177,22 @@ enum OpenAITextChunk {
         case index, delta, logprobs, finishReason
         case role, content
 
-        init?(name: String) {
-            switch name {
-            case "id": self = .id
-            case "object": self = .object
-            case "created": self = .created
-            case "model": self = .model
-            case "usage": self = .usage
-            case "choices": self = .choices
-            case "obfuscation": self = .obfuscation
-            case "system_fingerprint": self = .systemFingerprint
-            case "service_tier": self = .serviceTier
-            case "index": self = .index
-            case "delta": self = .delta
-            case "logprobs": self = .logprobs
-            case "finish_reason": self = .finishReason
-            case "role": self = .role
-            case "content": self = .content
-            default: return nil
+        private static let names: [(StaticString, Key)] = [
+            ("id", .id), ("object", .object), ("created", .created), ("model", .model), ("usage", .usage),
+            ("choices", .choices), ("obfuscation", .obfuscation), ("system_fingerprint", .systemFingerprint),
+            ("service_tier", .serviceTier), ("index", .index), ("delta", .delta), ("logprobs", .logprobs),
+            ("finish_reason", .finishReason), ("role", .role), ("content", .content),
+        ]
+
+        /// The key spelled by these bytes, compared as bytes (no String is made).
+        init?(name: UnsafeBufferPointer<UInt8>) {
+            for (spelling, key) in Key.names where spelling.utf8CodeUnitCount == name.count {
+                if memcmp(spelling.utf8Start, name.baseAddress!, name.count) == 0 {
+                    self = key
+                    return
+                }
             }
+            return nil
         }
 
         /// The keys met in one object, as bits: a repeated key sends the chunk to the general path.
