@@ -2,7 +2,7 @@
 
 Binds 127.0.0.1 on a free port and prints the port on stdout. Routes:
   /stream?n=N&delay=MS   N SSE events, chunked, one per MS; each carries its send time
-  /echo                  the request's method, path, headers and body back as JSON
+  /echo?delay=MS         the request's method, path, headers and body back as JSON (MS later)
   /status?code=C&retry_after=S   status C with Retry-After and a small body
   /stall?bytes=B         a head and B bytes, then silence until the client leaves
   /stall-head            silence before any byte of a response
@@ -96,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
         self.chunk(b"")
 
     def echo(self, query, body):
+        # delay=MS answers that much later, as a server that does some work does.
+        time.sleep(int(query.get("delay", "0")) / 1000)
         reply = {
             "method": self.command, "path": self.path,
             "headers": [[k, v] for k, v in self.headers.items()],

@@ -175,8 +175,9 @@ public final class HTTPClient: @unchecked Sendable {
 
     fileprivate func watch(_ fd: curl_socket_t, what: Int32, for easy: UnsafeMutableRawPointer?) {
         // curl reports a socket again for every transfer that starts using it (a reused connection
-        // included), so this keeps each transfer's socket current for `acknowledgeNow`.
+        // included), so each transfer knows its socket.
         if what != CURL_POLL_REMOVE, let easy, let transfer = transfers[easy] { transfer.socket = fd }
+        if what & CURL_POLL_IN != 0 { acknowledgeAtOnce(fd) }
         if what == CURL_POLL_REMOVE {
             if sockets.removeValue(forKey: fd) != nil { loop.deregister(fd) }
             return
@@ -196,6 +197,18 @@ public final class HTTPClient: @unchecked Sendable {
         } catch {
             Log.error("http client could not watch a socket", ["error": error.description])
         }
+    }
+
+    /// curl asks to read once a request is sent, which is when the response must not wait for our
+    /// ACKs. Right after we send, Linux delays its ACKs (ping-pong mode), and a server that writes a
+    /// response's head and body apart without TCP_NODELAY (uvicorn, under the official MCP SDK's HTTP
+    /// servers and many OpenAI-compatible ones) holds the body under Nagle until the head is
+    /// acknowledged: 44 ms per exchange. TCP_QUICKACK=1 leaves ping-pong mode, so the head is
+    /// acknowledged as soon as it is read, and sends at once an ACK still pending if curl already
+    /// read the head before asking. One system call when a transfer starts reading, none per chunk.
+    private func acknowledgeAtOnce(_ fd: curl_socket_t) {
+        var on: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
     fileprivate func armTimer(_ milliseconds: Int) {

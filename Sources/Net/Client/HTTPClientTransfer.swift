@@ -18,7 +18,8 @@ public final class HTTPClientTransfer: @unchecked Sendable {
     /// Set when the transfer is being aborted from inside a curl callback; makes the callbacks refuse
     /// data until the client removes the handle.
     var abortReason: HTTPClientError?
-    /// The socket curl last reported for this transfer (HTTPClient's socket callback), or -1.
+    /// The socket curl last reported for this transfer (HTTPClient's socket callback), or -1: which
+    /// connection a transfer used, e.g. for a test to look at the socket's TCP state.
     var socket: Int32 = -1
     /// True once `didComplete` has been called; nothing is delivered after.
     public private(set) var isCompleted = false
@@ -178,7 +179,6 @@ public final class HTTPClientTransfer: @unchecked Sendable {
                 headLines.removeAll()
                 return true
             }
-            acknowledgeNow()
             deliverHead(status: status)
             return abortReason == nil && !isCompleted
         }
@@ -206,18 +206,6 @@ public final class HTTPClientTransfer: @unchecked Sendable {
         lastActivity = loop.now
         delegate?.didReceive(bytes)
         return abortReason == nil && !isCompleted
-    }
-
-    /// Has the kernel acknowledge what arrived now rather than up to 40 ms later. Right after our
-    /// request the socket is in Linux's ping-pong (interactive) mode, where the ACK of a small
-    /// response segment waits for data to ride on; a server that writes its head and its body apart
-    /// without TCP_NODELAY (uvicorn, which runs the official MCP SDK's HTTP servers) holds the body
-    /// back under Nagle until that ACK comes, so every such exchange took 44 ms. TCP_QUICKACK=1 sends
-    /// the pending ACK and leaves ping-pong mode: one system call per response head.
-    private func acknowledgeNow() {
-        guard socket >= 0 else { return }
-        var on: Int32 = 1
-        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_QUICKACK, &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
     private func deliverHead(status: Int) {
