@@ -76,6 +76,7 @@ stop_server
 # Idle memory on a fresh server, so earlier runs' buffers do not count.
 start_server "$BUSY_POLL_US"
 taskset -c 1 $BIN/builderai-bench idle --port "$PORT" --connections 10000 --server-pid "$SERVER_PID"
+stop_server
 
 # Issue 3: the store writer and readers (one process; producers live on two event loops and get
 # their acknowledgements through loop.execute, as request handlers do).
