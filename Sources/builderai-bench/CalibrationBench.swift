@@ -416,19 +416,13 @@ enum CalibrationBench {
     }
 
     static func echo(port: UInt16) -> Never {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(4))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let listening = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(listener, 4096) == 0
-            }
+        let listener: Int32
+        do {
+            listener = try Socket.listen(on: try SocketAddress(host: "127.0.0.1", port: Int(port)))
+        } catch {
+            fail("cannot listen on 127.0.0.1:\(port): \(error)")
         }
-        guard listener >= 0, listening else { fail("cannot listen on 127.0.0.1:\(port) (errno \(errno))") }
+        var one: Int32 = 1
         let limit = min(Socket.raiseOpenFileLimit(), 1 << 20)
         let epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         func watch(_ fd: Int32) {

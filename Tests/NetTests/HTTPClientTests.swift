@@ -103,16 +103,11 @@ import Testing
             #expect(try harness.peer.stats()["accepted"] == 1)
 
             // Control: the same exchanges on a plain blocking socket, checked as each head arrives.
-            let fd = try Socket.connect(to: try SocketAddress(host: "127.0.0.1", port: harness.peer.port))
-            defer { close(fd) }
-            var pending = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            _ = poll(&pending, 1, 5_000)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-            let raw = Array("POST /echo?delay=20 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nping".utf8)
+            let raw = try RawClient(port: harness.peer.port)
             var modes: [Int32] = []
             for _ in 1...4 {
-                #expect(raw.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == raw.count)
-                #expect(readOneResponse(fd) { modes.append(quickAckMode(fd)) })
+                try raw.send("POST /echo?delay=20 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\nping")
+                #expect(try raw.readResponse { modes.append(quickAckMode(raw.fd)) }.status == 200)
             }
             #expect(modes.dropFirst() == [0, 0, 0], "the kernel did not delay the ACKs of a plain socket: this test proves nothing here")
         }
@@ -263,29 +258,6 @@ func quickAckMode(_ fd: Int32) -> Int32 {
     var length = socklen_t(MemoryLayout<Int32>.size)
     guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &value, &length) == 0 else { return -1 }
     return value
-}
-
-/// Reads one HTTP/1.1 response with a Content-Length body from a blocking socket, calling
-/// `atHead` once its head has arrived.
-func readOneResponse(_ fd: Int32, atHead: () -> Void) -> Bool {
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    var sawHead = false
-    while true {
-        if let end = bytes.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound {
-            if !sawHead {
-                sawHead = true
-                atHead()
-            }
-            let head = String(decoding: bytes[..<end], as: UTF8.self).lowercased()
-            guard let field = head.range(of: "content-length:") else { return false }
-            let length = Int(head[field.upperBound...].prefix { $0.isNumber || $0 == " " }.filter(\.isNumber)) ?? -1
-            if bytes.count >= end + length { return length >= 0 }
-        }
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return false }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
 }
 
 /// Records what a transfer delivered, for the test thread to inspect.

@@ -27,10 +27,6 @@ enum OpenAITextChunk {
         let bytes: UnsafeBufferPointer<UInt8>
         var offset = 0
 
-        init(bytes: UnsafeBufferPointer<UInt8>) {
-            self.bytes = bytes
-        }
-
         mutating func chunk() -> String? {
             var text: String?
             var seenChoices = false

@@ -119,8 +119,10 @@ final class RawClient {
     }
 
     /// Reads one response framed by Content-Length (or none); `headRequest` skips the body.
-    func readResponse(headRequest: Bool = false) throws -> ClientResponse {
+    /// `atHead` runs once the head has arrived, before the body is read.
+    func readResponse(headRequest: Bool = false, atHead: () -> Void = {}) throws -> ClientResponse {
         let head = try readHead()
+        atHead()
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
         let statusLine = lines.removeFirst().split(separator: " ")
         guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw ClientError("bad status line: \(head)") }
