@@ -167,6 +167,17 @@ public protocol ProviderCodec: Sendable {
 /// Decodes one response stream chunk by chunk.
 public protocol ProviderStreamDecoder {
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent]
+    /// The same for a chunk given as bytes (valid only during the call), handing each event to
+    /// `emit`. This is what the transport calls; the default makes a `StreamChunk`, and a decoder
+    /// overrides it to read its common chunks without making Strings or an array per chunk.
+    mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void)
     /// The stream ended (cleanly or not): emit whatever completes it, or an error if it was cut short.
     mutating func finish() -> [LLMStreamEvent]
+}
+
+extension ProviderStreamDecoder {
+    public mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
+        let chunk = StreamChunk(event: event.map { String(decoding: $0, as: UTF8.self) }, data: String(decoding: data, as: UTF8.self))
+        for decoded in decode(chunk) { emit(decoded) }
+    }
 }

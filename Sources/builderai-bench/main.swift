@@ -249,6 +249,7 @@ final class BenchDriver {
 signal(SIGPIPE, SIG_IGN)
 MemoryTuning.apply()
 runCalibrationModeIfAsked()
+LLMDecodeBench.runIfAsked()
 MCPBench.runIfAsked()
 ChatBench.runIfAsked()
 APIBench.runIfAsked()

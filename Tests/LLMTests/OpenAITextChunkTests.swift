@@ -49,32 +49,59 @@ import Testing
         "[1]",
     ]
 
+    /// What the transport does: the chunk's bytes to `decode(event:data:_:)`, events collected.
+    static func decodeBytes(_ decoder: inout OpenAIStreamDecoder, _ chunk: String) -> [LLMStreamEvent] {
+        var events: [LLMStreamEvent] = []
+        Array(chunk.utf8).withUnsafeBytes { bytes in decoder.decode(event: nil, data: bytes) { events.append($0) } }
+        return events
+    }
+
     @Test func takesPlainTextChunksAndFindsTheirText() {
         for (chunk, text) in Self.taken {
             #expect(OpenAITextChunk.text(chunk) == text, "\(chunk)")
+            #expect(Array(chunk.utf8).withUnsafeBytes { OpenAITextChunk.text($0) } == text, "\(chunk)")
         }
     }
 
     @Test func leavesEveryOtherChunkToTheGeneralPath() {
         for chunk in Self.leftToTheGeneralPath {
             #expect(OpenAITextChunk.text(chunk) == nil, "\(chunk)")
+            #expect(Array(chunk.utf8).withUnsafeBytes { OpenAITextChunk.text($0) } == nil, "\(chunk)")
         }
     }
 
+    /// After `[DONE]` a stream is over: a text chunk that follows is not read, by either path.
+    @Test func nothingIsReadAfterTheStreamSaidDone() {
+        var decoder = OpenAIStreamDecoder()
+        let text = Self.chunk(delta: #"{"content":"Hi"}"#)
+        let stop = Self.prefix + #"{},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#
+        #expect(Self.decodeBytes(&decoder, text) == [.textDelta("Hi")])
+        #expect(Self.decodeBytes(&decoder, stop) == [])
+        #expect(Self.decodeBytes(&decoder, "[DONE]") == [.finished(.end)])
+        #expect(Self.decodeBytes(&decoder, text) == [])
+        #expect(decoder.finish() == [])
+    }
+
     /// Every chunk above, and every prefix of each (a cut chunk must never be taken as another one),
-    /// decoded twice: the decoder's events are the same whichever path read it.
+    /// decoded three ways (general path only, String with the direct reading, bytes as the transport
+    /// hands them): the decoder's events are the same whichever path read it.
     @Test func theDecoderMeansTheSameWithAndWithoutTheDirectReading() {
         var chunks = Self.taken.map(\.0) + Self.leftToTheGeneralPath
         for chunk in chunks where chunk.count < 400 {
             for length in 0..<chunk.count { chunks.append(String(chunk.prefix(length))) }
         }
         for chunk in chunks {
-            var direct = OpenAIStreamDecoder()
             var general = OpenAIStreamDecoder()
             general.readsTextChunksDirectly = false
+            var direct = OpenAIStreamDecoder()
+            var fromBytes = OpenAIStreamDecoder()
             let event = StreamChunk(event: nil, data: chunk)
-            #expect(direct.decode(event) == general.decode(event), "\(chunk)")
-            #expect(direct.finish() == general.finish(), "\(chunk)")
+            let expected = general.decode(event)
+            #expect(direct.decode(event) == expected, "\(chunk)")
+            #expect(Self.decodeBytes(&fromBytes, chunk) == expected, "\(chunk)")
+            let end = general.finish()
+            #expect(direct.finish() == end, "\(chunk)")
+            #expect(fromBytes.finish() == end, "\(chunk)")
         }
     }
 }

@@ -175,6 +175,16 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
         return events
     }
 
+    /// A plain text chunk straight from its bytes: one String (its text), no array; any other
+    /// chunk goes through `decode(_:)`.
+    mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
+        if readsTextChunksDirectly, !done, let text = OpenAITextChunk.text(data) {
+            if !text.isEmpty { emit(.textDelta(text)) }
+            return
+        }
+        for decoded in decode(StreamChunk(data: String(decoding: data, as: UTF8.self))) { emit(decoded) }
+    }
+
     mutating func finish() -> [LLMStreamEvent] {
         guard !done else { return [] }
         done = true

@@ -17,10 +17,13 @@ enum OpenAITextChunk {
     /// The delta's text ("" when it has none), or nil when the chunk is not of the accepted shape.
     static func text(_ data: String) -> String? {
         var data = data
-        return data.withUTF8 { bytes in
-            var reader = Reader(bytes: bytes)
-            return reader.chunk()
-        }
+        return data.withUTF8 { text(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same for the chunk's bytes; JSON whitespace around the object is allowed.
+    static func text(_ data: UnsafeRawBufferPointer) -> String? {
+        var reader = Reader(bytes: data.assumingMemoryBound(to: UInt8.self))
+        return reader.chunk()
     }
 
     private struct Reader {
@@ -180,9 +183,10 @@ enum OpenAITextChunk {
             ("finish_reason", .finishReason), ("role", .role), ("content", .content),
         ]
 
-        /// The key spelled by these bytes, compared as bytes (no String is made).
+        /// The key spelled by these bytes, compared as bytes (no String is made). Length and first
+        /// byte leave one candidate, or three for "c" and 7 bytes, before a `memcmp`.
         init?(name: UnsafeBufferPointer<UInt8>) {
-            for (spelling, key) in Key.names where spelling.utf8CodeUnitCount == name.count {
+            for (spelling, key) in Key.names where spelling.utf8CodeUnitCount == name.count && spelling.utf8Start[0] == name[0] {
                 if memcmp(spelling.utf8Start, name.baseAddress!, name.count) == 0 {
                     self = key
                     return

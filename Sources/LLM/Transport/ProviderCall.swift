@@ -71,9 +71,9 @@ final class ProviderCall: HTTPClientDelegate {
         do {
             switch codec.framing {
             case .serverSentEvents:
-                try sse.feed(bytes) { event in deliver(decoder.decode(StreamChunk(event: event.event, data: event.data))) }
+                try sse.feedBorrowing(bytes) { event in decoder.decode(event: event.type, data: event.data, deliver) }
             case .newlineDelimitedJSON:
-                try ndjson.feedLines(bytes) { line in deliver(decoder.decode(StreamChunk(data: line))) }
+                try ndjson.feed(bytes) { line in decoder.decode(event: nil, data: line, deliver) }
             }
         } catch {
             transfer?.cancel()
@@ -92,24 +92,22 @@ final class ProviderCall: HTTPClientDelegate {
             return
         }
         if codec.framing == .newlineDelimitedJSON {
-            ndjson.finish { line in
-                deliver(decoder.decode(StreamChunk(data: String(decoding: line, as: UTF8.self))))
-            }
+            ndjson.finish { line in decoder.decode(event: nil, data: line, deliver) }
         }
-        deliver(decoder.finish())
+        for event in decoder.finish() { deliver(event) }
         end(nil)
     }
 
-    /// Passes events on; an error event ends the call (the transfer is stopped).
-    private func deliver(_ events: [LLMStreamEvent]) {
-        for event in events where !ended {
-            if case .error(let error) = event {
-                transfer?.cancel()
-                end(error)
-                return
-            }
-            onEvent(event)
+    /// Passes an event on; an error event ends the call (the transfer is stopped) and nothing is
+    /// passed on after it.
+    private func deliver(_ event: LLMStreamEvent) {
+        guard !ended else { return }
+        if case .error(let error) = event {
+            transfer?.cancel()
+            end(error)
+            return
         }
+        onEvent(event)
     }
 
     private func end(_ error: LLMError?) {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// One event dispatched from a `text/event-stream`.
 public struct ServerSentEvent: Sendable, Equatable {
     /// The `event:` field, or nil when the block set none (or an empty one): the type is then "message".
@@ -15,6 +17,25 @@ public struct ServerSentEvent: Sendable, Equatable {
         self.data = data
         self.id = id
         self.retry = retry
+    }
+}
+
+/// An event at the moment the parser dispatches it, borrowed from the parser's buffers: valid only
+/// during the `emit` call that receives it. Lets a hot path read the data without making a String.
+public struct BorrowedServerSentEvent {
+    /// The `event:` field's bytes, or nil when the block set none (or an empty one).
+    public let type: UnsafeRawBufferPointer?
+    /// The `data:` lines of the block joined with LF.
+    public let data: UnsafeRawBufferPointer
+    /// As in `ServerSentEvent`.
+    public let id: String?
+    /// As in `ServerSentEvent`.
+    public let retry: Int?
+
+    /// An owned copy.
+    public var event: ServerSentEvent {
+        ServerSentEvent(event: type.map { String(decoding: $0, as: UTF8.self) }, data: String(decoding: data, as: UTF8.self),
+                        id: id, retry: retry)
     }
 }
 
@@ -46,7 +67,7 @@ public struct SSEParser {
     private var line: [UInt8] = []
     private var data: [UInt8] = []
     private var hasData = false
-    private var eventType = ""
+    private var eventType: [UInt8] = []
     private var retry: Int?
     private var lastWasCR = false
     private var atStreamStart = true
@@ -58,6 +79,12 @@ public struct SSEParser {
     /// Parses one chunk, calling `emit` for every event it completes. After a throw the stream is
     /// unusable: drop it.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (ServerSentEvent) -> Void) throws(StreamParserError) {
+        try feedBorrowing(bytes) { emit($0.event) }
+    }
+
+    /// `feed` for callers that read each event in place: no String is made for its data or type.
+    public mutating func feedBorrowing(_ bytes: UnsafeRawBufferPointer,
+                                       _ emit: (BorrowedServerSentEvent) -> Void) throws(StreamParserError) {
         var start = 0
         var i = 0
         let count = bytes.count
@@ -69,8 +96,9 @@ public struct SSEParser {
             }
         }
         while i < count {
-            let byte = bytes[i]
-            if byte == 0x0A || byte == 0x0D {
+            i = SSEParser.lineEnd(in: bytes, from: i)
+            if i < count {
+                let byte = bytes[i]
                 let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
                 if line.isEmpty {
                     try processLine(piece, emit)
@@ -93,8 +121,6 @@ public struct SSEParser {
                     }
                 }
                 start = i
-            } else {
-                i += 1
             }
         }
         if start < count {
@@ -103,17 +129,29 @@ public struct SSEParser {
         }
     }
 
+    /// The index of the first CR or LF at or after `from`, or `bytes.count`. Two `memchr`s instead of
+    /// a loop over every byte: a real chunk's line is a few hundred bytes, and CR is rare, so the
+    /// second search only covers the line the first one found.
+    private static func lineEnd(in bytes: UnsafeRawBufferPointer, from: Int) -> Int {
+        guard let base = bytes.baseAddress, from < bytes.count else { return bytes.count }
+        let start = base + from
+        var length = bytes.count - from
+        if let lineFeed = memchr(start, 0x0A, length) { length = UnsafeRawPointer(lineFeed) - start }
+        if let carriageReturn = memchr(start, 0x0D, length) { return from + (UnsafeRawPointer(carriageReturn) - start) }
+        return from + length
+    }
+
     /// Ends the stream. Per the spec an event not yet closed by a blank line is discarded, not
     /// dispatched, so `emit` is never called; it is taken so both stream parsers end the same way.
     public mutating func finish(_ emit: (ServerSentEvent) -> Void) {
         line.removeAll()
         data.removeAll()
         hasData = false
-        eventType = ""
+        eventType.removeAll()
         retry = nil
     }
 
-    private mutating func processLine(_ raw: UnsafeRawBufferPointer, _ emit: (ServerSentEvent) -> Void) throws(StreamParserError) {
+    private mutating func processLine(_ raw: UnsafeRawBufferPointer, _ emit: (BorrowedServerSentEvent) -> Void) throws(StreamParserError) {
         var lineBytes = raw
         if atStreamStart {
             atStreamStart = false
@@ -141,7 +179,8 @@ public struct SSEParser {
             data.append(contentsOf: value)
             hasData = true
         case .event:
-            eventType = String(decoding: value, as: UTF8.self)
+            eventType.removeAll(keepingCapacity: true)
+            eventType.append(contentsOf: value)
         case .id:
             if !value.contains(0) { lastEventID = String(decoding: value, as: UTF8.self) }
         case .retry:
@@ -156,18 +195,22 @@ public struct SSEParser {
         }
     }
 
-    private mutating func dispatch(_ emit: (ServerSentEvent) -> Void) {
+    private mutating func dispatch(_ emit: (BorrowedServerSentEvent) -> Void) {
         defer {
             data.removeAll(keepingCapacity: data.capacity <= 64 * 1024)
             hasData = false
-            eventType = ""
+            eventType.removeAll(keepingCapacity: true)
         }
         // An empty data buffer means no event, even if `event:` was set (spec step 2).
         guard hasData else { return }
-        let event = ServerSentEvent(event: eventType.isEmpty ? nil : eventType,
-                                    data: String(decoding: data, as: UTF8.self), id: lastEventID, retry: retry)
-        retry = nil
-        emit(event)
+        let id = lastEventID
+        let retry = self.retry
+        self.retry = nil
+        data.withUnsafeBytes { data in
+            eventType.withUnsafeBytes { type in
+                emit(BorrowedServerSentEvent(type: type.isEmpty ? nil : type, data: data, id: id, retry: retry))
+            }
+        }
     }
 
     private enum Field {
