@@ -174,7 +174,7 @@ import Testing
     private func feedLines(_ parser: inout NDJSONParser, _ bytes: ArraySlice<UInt8>, _ emit: (String) -> Void) throws {
         var failure: StreamParserError?
         bytes.withUnsafeBytes { buffer in
-            do throws(StreamParserError) { try parser.feedLines(buffer, emit) } catch { failure = error }
+            do throws(StreamParserError) { try parser.feed(buffer) { emit(String(decoding: $0, as: UTF8.self)) } } catch { failure = error }
         }
         if let failure { throw failure }
     }

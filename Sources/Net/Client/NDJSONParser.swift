@@ -40,11 +40,6 @@ public struct NDJSONParser {
         pending.removeAll()
     }
 
-    /// Like `feed`, for callers that want text (each line decoded as UTF-8, invalid bytes replaced).
-    public mutating func feedLines(_ bytes: UnsafeRawBufferPointer, _ emit: (String) -> Void) throws(StreamParserError) {
-        try feed(bytes) { emit(String(decoding: $0, as: UTF8.self)) }
-    }
-
     private static func emitLine(_ raw: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) {
         var end = raw.count
         if end > 0 && raw[end - 1] == 0x0D { end -= 1 }
