@@ -177,6 +177,12 @@ public protocol ProviderStreamDecoder {
 
 extension ProviderStreamDecoder {
     public mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
+        decodeCopying(event: event, data: data, emit)
+    }
+
+    /// `decode(_:)` on an owned copy of the bytes: the default, and what a direct reading falls
+    /// back to for a chunk it declines.
+    mutating func decodeCopying(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
         let chunk = StreamChunk(event: event.map { String(decoding: $0, as: UTF8.self) }, data: String(decoding: data, as: UTF8.self))
         for decoded in decode(chunk) { emit(decoded) }
     }

@@ -222,34 +222,35 @@ import TestSupport
 /// A tiny SSE framer for tests only (the real one lives in Net): feeds the bytes in the given pieces
 /// and hands each complete event to the decoder, so decoders can be checked against every split.
 enum SSETestSplitter {
-    /// SSE strips exactly one space after the colon.
-    static func field(_ value: Substring) -> String {
-        String(value.first == " " ? value.dropFirst() : value)
-    }
-
+    /// Frames the pieces with the real `SSEParser` and decodes each event from its bytes, as
+    /// `ProviderCall` does (so a decoder's direct reading is what these tests exercise).
     static func decode(_ pieces: [[UInt8]], into decoder: inout any ProviderStreamDecoder) -> [LLMStreamEvent] {
         var events: [LLMStreamEvent] = []
-        var buffer: [UInt8] = []
-        var event: String?
-        var data: [String] = []
+        var parser = SSEParser()
         for piece in pieces {
-            buffer += piece
-            while let newline = buffer.firstIndex(of: 0x0A) {
-                var line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                if line.hasSuffix("\r") { line.removeLast() }
-                if line.isEmpty {
-                    if !data.isEmpty { events += decoder.decode(StreamChunk(event: event, data: data.joined(separator: "\n"))) }
-                    event = nil
-                    data = []
-                } else if line.hasPrefix("data:") {
-                    data.append(field(line.dropFirst(5)))
-                } else if line.hasPrefix("event:") {
-                    event = field(line.dropFirst(6))
+            piece.withUnsafeBytes { bytes in
+                do throws(StreamParserError) {
+                    try parser.feedBorrowing(bytes) { event in decoder.decode(event: event.type, data: event.data) { events.append($0) } }
+                } catch {
+                    Issue.record("the SSE parser refused the stream: \(error)")
                 }
             }
         }
         return events + decoder.finish()
+    }
+
+    /// One chunk decoded from its bytes, as the transport hands it over, events collected.
+    static func decodeBytes<Decoder: ProviderStreamDecoder>(_ decoder: inout Decoder, event: String? = nil, _ data: String) -> [LLMStreamEvent] {
+        var events: [LLMStreamEvent] = []
+        let type = event.map { Array($0.utf8) }
+        Array(data.utf8).withUnsafeBytes { data in
+            if let type {
+                type.withUnsafeBytes { type in decoder.decode(event: type, data: data) { events.append($0) } }
+            } else {
+                decoder.decode(event: nil, data: data) { events.append($0) }
+            }
+        }
+        return events
     }
 
     /// Decodes whole, byte by byte and in seeded random pieces; records an issue unless all agree.

@@ -49,13 +49,6 @@ import Testing
         "[1]",
     ]
 
-    /// What the transport does: the chunk's bytes to `decode(event:data:_:)`, events collected.
-    static func decodeBytes(_ decoder: inout OpenAIStreamDecoder, _ chunk: String) -> [LLMStreamEvent] {
-        var events: [LLMStreamEvent] = []
-        Array(chunk.utf8).withUnsafeBytes { bytes in decoder.decode(event: nil, data: bytes) { events.append($0) } }
-        return events
-    }
-
     @Test func takesPlainTextChunksAndFindsTheirText() {
         for (chunk, text) in Self.taken {
             #expect(OpenAITextChunk.text(chunk) == text, "\(chunk)")
@@ -75,10 +68,10 @@ import Testing
         var decoder = OpenAIStreamDecoder()
         let text = Self.chunk(delta: #"{"content":"Hi"}"#)
         let stop = Self.prefix + #"{},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#
-        #expect(Self.decodeBytes(&decoder, text) == [.textDelta("Hi")])
-        #expect(Self.decodeBytes(&decoder, stop) == [])
-        #expect(Self.decodeBytes(&decoder, "[DONE]") == [.finished(.end)])
-        #expect(Self.decodeBytes(&decoder, text) == [])
+        #expect(SSETestSplitter.decodeBytes(&decoder, text) == [.textDelta("Hi")])
+        #expect(SSETestSplitter.decodeBytes(&decoder, stop) == [])
+        #expect(SSETestSplitter.decodeBytes(&decoder, "[DONE]") == [.finished(.end)])
+        #expect(SSETestSplitter.decodeBytes(&decoder, text) == [])
         #expect(decoder.finish() == [])
     }
 
@@ -98,7 +91,7 @@ import Testing
             let event = StreamChunk(event: nil, data: chunk)
             let expected = general.decode(event)
             #expect(direct.decode(event) == expected, "\(chunk)")
-            #expect(Self.decodeBytes(&fromBytes, chunk) == expected, "\(chunk)")
+            #expect(SSETestSplitter.decodeBytes(&fromBytes, chunk) == expected, "\(chunk)")
             let end = general.finish()
             #expect(direct.finish() == end, "\(chunk)")
             #expect(fromBytes.finish() == end, "\(chunk)")

@@ -131,6 +131,19 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
     private var sawUsage = false
     private var stopReason: StopReason?
     private var done = false
+    /// Text deltas go through `AnthropicTextChunk` (no JSON tree); false only in the tests that
+    /// check both paths agree.
+    var readsTextChunksDirectly = true
+
+    /// A text delta straight from its bytes (the SSE event type is not needed: the data names its
+    /// type); any other event goes through `decode(_:)`.
+    mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
+        if readsTextChunksDirectly, !done, let text = AnthropicTextChunk.text(data) {
+            if !text.isEmpty { emit(.textDelta(text)) }
+            return
+        }
+        decodeCopying(event: event, data: data, emit)
+    }
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {
         guard !done else { return [] }

@@ -182,7 +182,7 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
             if !text.isEmpty { emit(.textDelta(text)) }
             return
         }
-        for decoded in decode(StreamChunk(data: String(decoding: data, as: UTF8.self))) { emit(decoded) }
+        decodeCopying(event: event, data: data, emit)
     }
 
     mutating func finish() -> [LLMStreamEvent] {
