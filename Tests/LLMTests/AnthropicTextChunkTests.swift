@@ -54,30 +54,27 @@ import Testing
 
     @Test func takesPlainTextDeltasAndFindsTheirText() {
         for (event, text) in Self.taken {
-            #expect(Array(event.utf8).withUnsafeBytes { AnthropicTextChunk.text($0) } == text, "\(event)")
+            #expect(read(event, with: AnthropicTextChunk.text) == text, "\(event)")
         }
     }
 
     @Test func leavesEveryOtherEventToTheGeneralPath() {
         for event in Self.leftToTheGeneralPath {
-            #expect(Array(event.utf8).withUnsafeBytes { AnthropicTextChunk.text($0) } == nil, "\(event)")
+            #expect(read(event, with: AnthropicTextChunk.text) == nil, "\(event)")
         }
     }
 
     /// Every event above, and every prefix of each, with and without an SSE event type: the decoder's
     /// events are the same whether the direct reading is on (bytes, as the transport hands them) or off.
     @Test func theDecoderMeansTheSameWithAndWithoutTheDirectReading() {
-        var events = Self.taken.map(\.0) + Self.leftToTheGeneralPath
-        for event in events where event.count < 400 {
-            for length in 0..<event.count { events.append(String(event.prefix(length))) }
-        }
+        let events = withEveryPrefix(Self.taken.map(\.0) + Self.leftToTheGeneralPath)
         for data in events {
             for type in [nil, "content_block_delta", "ping"] as [String?] {
                 var general = AnthropicStreamDecoder()
                 general.readsTextChunksDirectly = false
                 var direct = AnthropicStreamDecoder()
                 let expected = general.decode(StreamChunk(event: type, data: data))
-                #expect(SSETestSplitter.decodeBytes(&direct, event: type, data) == expected, "\(String(describing: type)) \(data)")
+                #expect(decodeFromBytes(&direct, event: type, data) == expected, "\(String(describing: type)) \(data)")
                 #expect(direct.finish() == general.finish(), "\(data)")
             }
         }
@@ -86,9 +83,9 @@ import Testing
     /// After `message_stop` a stream is over: a text delta that follows is not read, by either path.
     @Test func nothingIsReadAfterMessageStop() {
         var decoder = AnthropicStreamDecoder()
-        #expect(SSETestSplitter.decodeBytes(&decoder, event: "content_block_delta", Self.delta("Hi")) == [.textDelta("Hi")])
-        #expect(SSETestSplitter.decodeBytes(&decoder, event: "message_stop", #"{"type":"message_stop"}"#) == [.finished(.end)])
-        #expect(SSETestSplitter.decodeBytes(&decoder, event: "content_block_delta", Self.delta("late")) == [])
+        #expect(decodeFromBytes(&decoder, event: "content_block_delta", Self.delta("Hi")) == [.textDelta("Hi")])
+        #expect(decodeFromBytes(&decoder, event: "message_stop", #"{"type":"message_stop"}"#) == [.finished(.end)])
+        #expect(decodeFromBytes(&decoder, event: "content_block_delta", Self.delta("late")) == [])
         #expect(decoder.finish() == [])
     }
 

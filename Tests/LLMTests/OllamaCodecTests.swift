@@ -1,4 +1,5 @@
 import Foundation
+import Net
 import Testing
 import TestSupport
 @testable import LLM
@@ -135,10 +136,21 @@ import TestSupport
             .usage(TokenUsage(inputTokens: 26, outputTokens: 3)), .finished(.toolUse)])
     }
 
+    /// As `ProviderCall` does: lines framed by `NDJSONParser`, each decoded from its bytes (so the
+    /// decoder's direct reading is exercised; the split test below goes through `decode(_:)`).
     private func decode(_ stream: String) -> [LLMStreamEvent] {
         var decoder = codec.makeDecoder()
-        var splitter = LineSplitter()
-        return splitter.feed(Array(stream.utf8)).flatMap { decoder.decode($0) } + decoder.finish()
+        var parser = NDJSONParser()
+        var events: [LLMStreamEvent] = []
+        Array(stream.utf8).withUnsafeBytes { bytes in
+            do throws(StreamParserError) {
+                try parser.feed(bytes) { line in decoder.decode(event: nil, data: line) { events.append($0) } }
+            } catch {
+                Issue.record("the NDJSON parser refused the stream: \(error)")
+            }
+        }
+        parser.finish { line in decoder.decode(event: nil, data: line) { events.append($0) } }
+        return events + decoder.finish()
     }
 }
 

@@ -239,20 +239,6 @@ enum SSETestSplitter {
         return events + decoder.finish()
     }
 
-    /// One chunk decoded from its bytes, as the transport hands it over, events collected.
-    static func decodeBytes<Decoder: ProviderStreamDecoder>(_ decoder: inout Decoder, event: String? = nil, _ data: String) -> [LLMStreamEvent] {
-        var events: [LLMStreamEvent] = []
-        let type = event.map { Array($0.utf8) }
-        Array(data.utf8).withUnsafeBytes { data in
-            if let type {
-                type.withUnsafeBytes { type in decoder.decode(event: type, data: data) { events.append($0) } }
-            } else {
-                decoder.decode(event: nil, data: data) { events.append($0) }
-            }
-        }
-        return events
-    }
-
     /// Decodes whole, byte by byte and in seeded random pieces; records an issue unless all agree.
     static func decodeEverySplit(_ text: String, _ makeDecoder: () -> any ProviderStreamDecoder,
                                  sourceLocation: SourceLocation = #_sourceLocation) -> [LLMStreamEvent] {

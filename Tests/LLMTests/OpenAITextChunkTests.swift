@@ -52,14 +52,14 @@ import Testing
     @Test func takesPlainTextChunksAndFindsTheirText() {
         for (chunk, text) in Self.taken {
             #expect(OpenAITextChunk.text(chunk) == text, "\(chunk)")
-            #expect(Array(chunk.utf8).withUnsafeBytes { OpenAITextChunk.text($0) } == text, "\(chunk)")
+            #expect(read(chunk, with: OpenAITextChunk.text) == text, "\(chunk)")
         }
     }
 
     @Test func leavesEveryOtherChunkToTheGeneralPath() {
         for chunk in Self.leftToTheGeneralPath {
             #expect(OpenAITextChunk.text(chunk) == nil, "\(chunk)")
-            #expect(Array(chunk.utf8).withUnsafeBytes { OpenAITextChunk.text($0) } == nil, "\(chunk)")
+            #expect(read(chunk, with: OpenAITextChunk.text) == nil, "\(chunk)")
         }
     }
 
@@ -68,10 +68,10 @@ import Testing
         var decoder = OpenAIStreamDecoder()
         let text = Self.chunk(delta: #"{"content":"Hi"}"#)
         let stop = Self.prefix + #"{},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#
-        #expect(SSETestSplitter.decodeBytes(&decoder, text) == [.textDelta("Hi")])
-        #expect(SSETestSplitter.decodeBytes(&decoder, stop) == [])
-        #expect(SSETestSplitter.decodeBytes(&decoder, "[DONE]") == [.finished(.end)])
-        #expect(SSETestSplitter.decodeBytes(&decoder, text) == [])
+        #expect(decodeFromBytes(&decoder, text) == [.textDelta("Hi")])
+        #expect(decodeFromBytes(&decoder, stop) == [])
+        #expect(decodeFromBytes(&decoder, "[DONE]") == [.finished(.end)])
+        #expect(decodeFromBytes(&decoder, text) == [])
         #expect(decoder.finish() == [])
     }
 
@@ -79,10 +79,7 @@ import Testing
     /// decoded three ways (general path only, String with the direct reading, bytes as the transport
     /// hands them): the decoder's events are the same whichever path read it.
     @Test func theDecoderMeansTheSameWithAndWithoutTheDirectReading() {
-        var chunks = Self.taken.map(\.0) + Self.leftToTheGeneralPath
-        for chunk in chunks where chunk.count < 400 {
-            for length in 0..<chunk.count { chunks.append(String(chunk.prefix(length))) }
-        }
+        let chunks = withEveryPrefix(Self.taken.map(\.0) + Self.leftToTheGeneralPath)
         for chunk in chunks {
             var general = OpenAIStreamDecoder()
             general.readsTextChunksDirectly = false
@@ -91,7 +88,7 @@ import Testing
             let event = StreamChunk(event: nil, data: chunk)
             let expected = general.decode(event)
             #expect(direct.decode(event) == expected, "\(chunk)")
-            #expect(SSETestSplitter.decodeBytes(&fromBytes, chunk) == expected, "\(chunk)")
+            #expect(decodeFromBytes(&fromBytes, chunk) == expected, "\(chunk)")
             let end = general.finish()
             #expect(direct.finish() == end, "\(chunk)")
             #expect(fromBytes.finish() == end, "\(chunk)")

@@ -179,9 +179,22 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
     private var usage: TokenUsage?
     private var stop: StopReason?
     private var ended = false
+    /// Plain text chunks go through `GeminiTextChunk` (no Foundation JSON); false only in the tests
+    /// that check both paths agree.
+    var readsTextChunksDirectly = true
 
     init(callIDPrefix: String) {
         self.callIDPrefix = callIDPrefix
+    }
+
+    /// A text chunk straight from its bytes; any other chunk goes through `decode(_:)`.
+    mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
+        if readsTextChunksDirectly, !ended, let reading = GeminiTextChunk.read(data) {
+            if let usage = reading.usage { self.usage = usage }
+            if !reading.text.isEmpty { emit(.textDelta(reading.text)) }
+            return
+        }
+        decodeCopying(event: event, data: data, emit)
     }
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {

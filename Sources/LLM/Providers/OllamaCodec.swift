@@ -111,9 +111,21 @@ struct OllamaStreamDecoder: ProviderStreamDecoder {
     let callIDPrefix: String
     private var callCount = 0
     private var ended = false
+    /// Plain text lines go through `OllamaTextChunk` (no Foundation JSON); false only in the tests
+    /// that check both paths agree.
+    var readsTextChunksDirectly = true
 
     init(callIDPrefix: String) {
         self.callIDPrefix = callIDPrefix
+    }
+
+    /// A text line straight from its bytes; any other line goes through `decode(_:)`.
+    mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
+        if readsTextChunksDirectly, !ended, let text = OllamaTextChunk.text(data) {
+            if !text.isEmpty { emit(.textDelta(text)) }
+            return
+        }
+        decodeCopying(event: event, data: data, emit)
     }
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {

@@ -83,6 +83,15 @@ struct PlainJSONReader {
         return offset == bytes.count || !isWordByte(bytes[offset])
     }
 
+    /// `digits()` with its value, up to 18 digits (so it cannot overflow).
+    mutating func integer() -> Int? {
+        let start = offset
+        guard digits(), offset - start <= 18 else { return nil }
+        var value = 0
+        for index in start..<offset { value = value * 10 + Int(bytes[index] - UInt8(ascii: "0")) }
+        return value
+    }
+
     func isWordByte(_ byte: UInt8) -> Bool {
         (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
             || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
