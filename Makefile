@@ -11,7 +11,7 @@ TEST_APT_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_FLAGS ?=
 
-.PHONY: run build release test test-tsan bench deps bench-deps test-deps venv clean
+.PHONY: run build release test test-tsan test-release bench deps bench-deps test-deps venv clean
 
 # Installs only what is missing; apt-get update runs once, and only when something is.
 deps:
@@ -54,8 +54,15 @@ test-tsan: deps venv
 	BUILDERAI_TEST_PYTHON=$(abspath $(VENV)/bin/python) \
 	  $(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter NetTests
 
+# The whole suite against an optimized build (what `make run` runs), in `.build-release-tests`:
+# the optimizer can break what a debug build does right (docs/performance.md, issue 4 round 5).
+test-release: deps test-deps venv
+	$(SWIFT) build -c release -Xswiftc -enable-testing --build-tests --scratch-path .build-release-tests
+	BUILDERAI_TEST_PYTHON=$(abspath $(VENV)/bin/python) \
+	  $(SWIFT) test -c release --skip-build --scratch-path .build-release-tests $(TEST_FLAGS)
+
 bench: bench-deps venv release
 	bash Tests/Bench/run.sh
 
 clean:
-	rm -rf .build .build-tsan $(VENV)
+	rm -rf .build .build-tsan .build-release-tests $(VENV)
