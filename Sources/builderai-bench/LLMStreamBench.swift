@@ -9,8 +9,34 @@ import Synchronization
 /// OpenAI-compatible server on another loop that streams `chunks` SSE events per request, one every
 /// `interval`. Each chunk carries its send time (TSC), so the relay latency is measured from the
 /// moment the fake writes a chunk to the moment its text delta reaches the router's caller.
+/// BENCH_PROVIDER=gemini makes the fake speak Gemini's `streamGenerateContent` SSE instead (each
+/// chunk with its usage, as Gemini sends them) and the router call the gemini provider.
 enum LLMStreamBench {
+    /// The wire format the fake provider streams.
+    enum Dialect: Sendable {
+        case openAI, gemini
+
+        func chunk(text: String) -> String {
+            switch self {
+            case .openAI: "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(text)\"},\"finish_reason\":null}]}"
+            case .gemini:
+                "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\(text)\"}],\"role\": \"model\"},\"index\": 0}],"
+                    + "\"usageMetadata\": {\"promptTokenCount\": 9,\"candidatesTokenCount\": 12,\"totalTokenCount\": 21},"
+                    + "\"modelVersion\": \"bench\",\"responseId\": \"mHXfaNrqL8CJ1dkP0YmC6Qw\"}"
+            }
+        }
+
+        /// The events that end a stream.
+        var ending: [String] {
+            switch self {
+            case .openAI: ["{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}", "[DONE]"]
+            case .gemini: ["{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}]}"]
+            }
+        }
+    }
+
     static func run(streams: Int, chunks: Int, interval: Duration) -> Never {
+        let dialect: Dialect = getenv("BENCH_PROVIDER").map { String(cString: $0) } == "gemini" ? .gemini : .openAI
         // Calibrate before any loop runs: the first use sleeps 100 ms to measure the TSC rate.
         _ = CycleClock.nanosecondsPerTick
         do {
@@ -25,11 +51,15 @@ enum LLMStreamBench {
             let listener = try Socket.listen(on: try SocketAddress(host: "127.0.0.1", port: 0))
             let port = Socket.localAddress(listener)!.port
             try providerLoop.register(listener, events: EPOLLIN.rawValue,
-                                      handler: BenchAcceptor(fd: listener, loop: providerLoop) { FakeProviderSession(connection: $0, chunks: chunks, interval: interval) })
+                                      handler: BenchAcceptor(fd: listener, loop: providerLoop) {
+                                          FakeProviderSession(connection: $0, chunks: chunks, interval: interval, dialect: dialect)
+                                      })
             try group.start()
 
             let state = ClientState(streams: streams, chunks: chunks)
-            let registry = try ProviderRegistry.fromEnvironment(["OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1"])
+            let registry = try ProviderRegistry.fromEnvironment(["OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1",
+                                                                 "GEMINI_API_KEY": "bench", "GEMINI_BASE_URL": "http://127.0.0.1:\(port)/v1beta"])
+            let model = ModelReference(provider: dialect == .gemini ? "gemini" : "openai", model: "bench")
             let baseline = residentKiB(pid: getpid())
             let cpuStart = Locked<UInt64>(0)
             let done = DispatchSemaphore(value: 0)
@@ -43,7 +73,7 @@ enum LLMStreamBench {
                 state.router = router
                 let request = LLMRequest(messages: [ChatMessage(role: .user, parts: [.text("go")])], options: GenerationOptions(model: "bench"))
                 for stream in 0..<streams {
-                    router.generate(request, chain: [ModelReference(provider: "openai", model: "bench")]) { event, _ in
+                    router.generate(request, chain: [model]) { event, _ in
                         state.handle(event, stream: stream, done: done)
                     }
                 }
@@ -131,15 +161,17 @@ private final class FakeProviderSession: ConnectionHandler {
     let connection: Connection
     let chunks: Int
     let interval: Duration
+    let dialect: LLMStreamBench.Dialect
     private var request: [UInt8] = []
     private var sent = 0
     private var streaming = false
     private var nextDeadline: UInt64 = 0
 
-    init(connection: Connection, chunks: Int, interval: Duration) {
+    init(connection: Connection, chunks: Int, interval: Duration, dialect: LLMStreamBench.Dialect) {
         self.connection = connection
         self.chunks = chunks
         self.interval = interval
+        self.dialect = dialect
     }
 
     func connection(_ connection: Connection, received bytes: UnsafeMutableRawBufferPointer) -> Int {
@@ -183,12 +215,10 @@ private final class FakeProviderSession: ConnectionHandler {
             guard !connection.isClosed else { return }
             if sent < chunks {
                 sent += 1
-                let json = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t=\(CycleClock.now())\"},\"finish_reason\":null}]}"
-                writeEvent(json)
+                writeEvent(dialect.chunk(text: "t=\(CycleClock.now())"))
                 scheduleNext()
             } else {
-                writeEvent("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}")
-                writeEvent("[DONE]")
+                for event in dialect.ending { writeEvent(event) }
                 connection.write(Array("0\r\n\r\n".utf8))
                 streaming = false
             }

@@ -114,6 +114,8 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for interval in 10 20; do
   $BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds $interval --data-dir unused
 done
+# The same relay with the fake speaking Gemini's SSE (chunks with usage, read by GeminiTextChunk).
+BENCH_PROVIDER=gemini $BIN/builderai-bench llm-stream --producers 1000 --messages 500 --seconds 20 --data-dir unused
 # The relay's own share per chunk (SSE parser and OpenAI decoder, no kernel or libcurl): steady to a
 # few nanoseconds, where llm-stream's CPU per chunk moves by ±10% between runs.
 echo
