@@ -180,6 +180,15 @@ extension ProviderStreamDecoder {
         decodeCopying(event: event, data: data, emit)
     }
 
+    /// The byte path of a decoder with a direct reading of its text chunks: `text` is what the
+    /// reading found (nil when it declined, or was not asked): emitted unless empty, and a declined
+    /// chunk is decoded from an owned copy.
+    mutating func emitText(_ text: String?, orDecodeCopying event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer,
+                           _ emit: (LLMStreamEvent) -> Void) {
+        guard let text else { return decodeCopying(event: event, data: data, emit) }
+        if !text.isEmpty { emit(.textDelta(text)) }
+    }
+
     /// `decode(_:)` on an owned copy of the bytes: the default, and what a direct reading falls
     /// back to for a chunk it declines.
     mutating func decodeCopying(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {

@@ -10,7 +10,7 @@ import Net
 /// - "borrowed": what `ProviderCall` does (`SSEParser.feedBorrowing`, then
 ///   `decode(event:data:_:)`): the data is read in place, events are handed over one by one;
 /// - "owned": each event copied into a `ServerSentEvent` and decoded from a `StreamChunk` into an
-///   array (the codecs' general path, and the transport's before session 7).
+///   array by the codec's general path, `decode(_:)` (a JSON tree or Foundation's parser).
 ///
 /// The shapes: the chunk `llm-stream`'s fake sends (a timestamp as text, too long for a small
 /// String), then each provider's text chunk as it sends it, with a one-token text (Ollama's are

@@ -51,14 +51,12 @@ import Testing
 
     @Test func takesPlainTextChunksAndFindsTheirText() {
         for (chunk, text) in Self.taken {
-            #expect(OpenAITextChunk.text(chunk) == text, "\(chunk)")
             #expect(read(chunk, with: OpenAITextChunk.text) == text, "\(chunk)")
         }
     }
 
     @Test func leavesEveryOtherChunkToTheGeneralPath() {
         for chunk in Self.leftToTheGeneralPath {
-            #expect(OpenAITextChunk.text(chunk) == nil, "\(chunk)")
             #expect(read(chunk, with: OpenAITextChunk.text) == nil, "\(chunk)")
         }
     }
@@ -76,8 +74,8 @@ import Testing
     }
 
     /// Every chunk above, and every prefix of each (a cut chunk must never be taken as another one),
-    /// decoded three ways (general path only, String with the direct reading, bytes as the transport
-    /// hands them): the decoder's events are the same whichever path read it.
+    /// decoded three ways (from a String with the direct reading off, from a String with it on, from
+    /// bytes as the transport hands them): the decoder's events are the same whichever path read it.
     @Test func theDecoderMeansTheSameWithAndWithoutTheDirectReading() {
         let chunks = withEveryPrefix(Self.taken.map(\.0) + Self.leftToTheGeneralPath)
         for chunk in chunks {

@@ -138,11 +138,7 @@ struct AnthropicStreamDecoder: ProviderStreamDecoder {
     /// A text delta straight from its bytes (the SSE event type is not needed: the data names its
     /// type); any other event goes through `decode(_:)`.
     mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
-        if readsTextChunksDirectly, !done, let text = AnthropicTextChunk.text(data) {
-            if !text.isEmpty { emit(.textDelta(text)) }
-            return
-        }
-        decodeCopying(event: event, data: data, emit)
+        emitText(readsTextChunksDirectly && !done ? AnthropicTextChunk.text(data) : nil, orDecodeCopying: event, data: data, emit)
     }
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {

@@ -189,12 +189,9 @@ struct GeminiStreamDecoder: ProviderStreamDecoder {
 
     /// A text chunk straight from its bytes; any other chunk goes through `decode(_:)`.
     mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
-        if readsTextChunksDirectly, !ended, let reading = GeminiTextChunk.read(data) {
-            if let usage = reading.usage { self.usage = usage }
-            if !reading.text.isEmpty { emit(.textDelta(reading.text)) }
-            return
-        }
-        decodeCopying(event: event, data: data, emit)
+        let reading = readsTextChunksDirectly && !ended ? GeminiTextChunk.read(data) : nil
+        if let usage = reading?.usage { self.usage = usage }
+        emitText(reading?.text, orDecodeCopying: event, data: data, emit)
     }
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {

@@ -121,11 +121,7 @@ struct OllamaStreamDecoder: ProviderStreamDecoder {
 
     /// A text line straight from its bytes; any other line goes through `decode(_:)`.
     mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
-        if readsTextChunksDirectly, !ended, let text = OllamaTextChunk.text(data) {
-            if !text.isEmpty { emit(.textDelta(text)) }
-            return
-        }
-        decodeCopying(event: event, data: data, emit)
+        emitText(readsTextChunksDirectly && !ended ? OllamaTextChunk.text(data) : nil, orDecodeCopying: event, data: data, emit)
     }
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {

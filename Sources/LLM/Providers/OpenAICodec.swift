@@ -130,8 +130,8 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
     private var calls: [Int: Call] = [:]
     private var stopReason: StopReason?
     private var done = false
-    /// Plain text chunks go through `OpenAITextChunk` (no JSON tree); false only in the tests that
-    /// check both paths agree.
+    /// Plain text chunks given as bytes go through `OpenAITextChunk` (no JSON tree); false only in
+    /// the tests that check both paths agree. `decode(_:)` is always the general path.
     var readsTextChunksDirectly = true
 
     mutating func decode(_ chunk: StreamChunk) -> [LLMStreamEvent] {
@@ -141,9 +141,6 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
         if data == "[DONE]" {
             done = true
             return [stopReason.map { .finished($0) } ?? .error(.network("stream ended early"))]
-        }
-        if readsTextChunksDirectly, let text = OpenAITextChunk.text(data) {
-            return text.isEmpty ? [] : [.textDelta(text)]
         }
         guard let json = try? JSONValue.parse(data) else {
             done = true
@@ -178,11 +175,7 @@ struct OpenAIStreamDecoder: ProviderStreamDecoder {
     /// A plain text chunk straight from its bytes: one String (its text), no array; any other
     /// chunk goes through `decode(_:)`.
     mutating func decode(event: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, _ emit: (LLMStreamEvent) -> Void) {
-        if readsTextChunksDirectly, !done, let text = OpenAITextChunk.text(data) {
-            if !text.isEmpty { emit(.textDelta(text)) }
-            return
-        }
-        decodeCopying(event: event, data: data, emit)
+        emitText(readsTextChunksDirectly && !done ? OpenAITextChunk.text(data) : nil, orDecodeCopying: event, data: data, emit)
     }
 
     mutating func finish() -> [LLMStreamEvent] {

@@ -13,12 +13,7 @@
 /// reads the chunk, so both paths always agree on what a chunk means (OpenAITextChunkTests).
 enum OpenAITextChunk {
     /// The delta's text ("" when it has none), or nil when the chunk is not of the accepted shape.
-    static func text(_ data: String) -> String? {
-        var data = data
-        return data.withUTF8 { text(UnsafeRawBufferPointer($0)) }
-    }
-
-    /// The same for the chunk's bytes; JSON whitespace around the object is allowed.
+    /// JSON whitespace around the object is allowed.
     static func text(_ data: UnsafeRawBufferPointer) -> String? {
         var reader = PlainJSONReader(data)
         return reader.openAIChunk()

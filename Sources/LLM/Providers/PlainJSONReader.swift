@@ -1,10 +1,11 @@
 import Glibc
 
 /// Reads the one JSON shape of a stream's most common chunk straight from its bytes, for the
-/// providers' direct readings (`OpenAITextChunk`, `AnthropicTextChunk`). Each reading walks its
-/// expected shape with these steps and gives up (false or nil) at the first thing it does not
-/// expect, including any string with an escape or a control character: the general JSON path then
-/// reads the chunk, so a direct reading can only decline, never disagree.
+/// providers' direct readings (`OpenAITextChunk`, `AnthropicTextChunk`, `GeminiTextChunk`,
+/// `OllamaTextChunk`). Each reading walks its expected shape with these steps and gives up (false
+/// or nil) at the first thing it does not expect, including any string with an escape or a control
+/// character: the general path then reads the chunk, so a direct reading can only decline, never
+/// disagree.
 struct PlainJSONReader {
     let bytes: UnsafeBufferPointer<UInt8>
     var offset = 0
